@@ -1,0 +1,3 @@
+module strandbench
+
+go 1.19

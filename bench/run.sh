@@ -1,0 +1,353 @@
+#!/usr/bin/env bash
+# bench/run.sh - strand's benchmarks against their Go twins (and, for echo and resp, against
+# a hand-written epoll server and redis-server). Called by `make bench` as
+#     bench/run.sh [BUILD_DIR]          (default: $STRAND_BUILD_DIR, else build)
+# Environment: BENCH_RUNS (default 5) runs of each side, alternated strand/Go so drift in
+# machine load hits both alike; BENCH_ONLY="yield ring ..." runs a subset.
+#
+# Invariants:
+#  - Every figure reported is a median over the runs that succeeded, never a single run; a
+#    missing or failing binary gives "n/a" and the run goes on.
+#  - Each program prints one line "RESULT <name> <value> <unit>"; only that line is read.
+#  - Servers this script starts are killed before it exits (trap), listen on 127.0.0.1
+#    only, and on ports checked free just before use.
+#  - Only bash, awk and coreutils here (plus go, gnuplot, redis-* when present).
+#  - Output: a table on stdout, bench/results/latest.json and bench/results/latest.png.
+set -u
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BUILD=${1:-${STRAND_BUILD_DIR:-build}}
+case $BUILD in /*) ;; *) BUILD=$ROOT/$BUILD ;; esac
+RUNS=${BENCH_RUNS:-5}
+ONLY=${BENCH_ONLY:-}
+BIN=$BUILD/bench
+GOBIN=$BUILD/bench/go
+RESULTS=$ROOT/bench/results
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/strand-bench.XXXXXX")
+TIMEOUT=${BENCH_TIMEOUT:-120}
+SERVER_PID=
+
+cleanup() {
+    [ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null && wait "$SERVER_PID" 2>/dev/null
+    rm -rf "$TMP"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+log() { printf '%s\n' "$*" >&2; }
+
+wanted() { [ -z "$ONLY" ] || [[ " $ONLY " == *" $1 "* ]]; }
+
+# ------------------------------------------------------------------ Go twins
+build_go() {
+    if ! command -v go >/dev/null; then
+        log "run.sh: go not found: every Go column will be n/a"
+        return
+    fi
+    mkdir -p "$GOBIN"
+    # No network, no modules beyond std; caches inside the build dir so this works as any
+    # user (root included) on a fresh machine.
+    local env=(env GOPATH="$BUILD/go-path" GOCACHE="$BUILD/go-cache" GOPROXY=off
+               GOFLAGS= GO111MODULE=on GOTOOLCHAIN=local CGO_ENABLED=0)
+    local t
+    for t in micro echo; do
+        if ! (cd "$ROOT/bench/go" && "${env[@]}" go build -o "$GOBIN/$t" "./$t") >&2; then
+            log "run.sh: go build of bench/go/$t failed"
+        fi
+    done
+}
+
+# ------------------------------------------------------------------ running and medians
+# run_once FILE CMD...: run CMD, append its RESULT value to FILE (nothing on failure).
+run_once() {
+    local out=$1; shift
+    local a
+    for a in "$@"; do # the first path in the command is the program: skip quietly if absent
+        case $a in */*) [ -x "$a" ] || { log "  missing: $a"; return 0; }; break ;; esac
+    done
+    local v
+    v=$(timeout "$TIMEOUT" "$@" 2>"$TMP/stderr" | awk '$1 == "RESULT" { v = $3 } END { if (v != "") print v }')
+    if [ -n "$v" ]; then
+        echo "$v" >>"$out"
+    else
+        log "  failed: $* ($(tail -n 1 "$TMP/stderr" 2>/dev/null))"
+    fi
+}
+
+# median FILE: the median of the numbers in FILE, or n/a.
+median() {
+    [ -s "$1" ] || { echo n/a; return; }
+    sort -g "$1" | awk '{ a[NR] = $1 }
+        END { if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
+}
+
+count() { [ -s "$1" ] && wc -l <"$1" || echo 0; }
+
+# ------------------------------------------------------------------ results
+# One row per line in $TMP/rows, tab separated:
+#   name unit strand base base_name ratio goal_kind goal_value goal_text met nS nB
+# goal_kind: ratio_le / ratio_ge (ratio strand/base), abs_le (strand value), none.
+ROWS=$TMP/rows
+: >"$ROWS"
+
+add_row() { # name unit strand base base_name goal_kind goal_value goal_text nS nB
+    awk -v n="$1" -v u="$2" -v s="$3" -v b="$4" -v bn="$5" -v gk="$6" -v gv="$7" -v gt="$8" \
+        -v ns="$9" -v nb="${10}" 'BEGIN {
+        r = (s != "n/a" && b != "n/a" && b + 0 != 0) ? s / b : "n/a"
+        met = "n/a"
+        if (gk == "abs_le" && s != "n/a") met = (s + 0 <= gv + 0) ? "yes" : "no"
+        if (gk == "ratio_le" && r != "n/a") met = (r + 0 <= gv + 0) ? "yes" : "no"
+        if (gk == "ratio_ge" && r != "n/a") met = (r + 0 >= gv + 0) ? "yes" : "no"
+        if (gk == "none") met = "-"
+        printf "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", n, u, s, b, bn, r, gk, gv, gt, met, ns, nb
+    }' >>"$ROWS"
+}
+
+# bench NAME UNIT GOAL_KIND GOAL_VALUE GOAL_TEXT -- STRAND_CMD... -- GO_CMD...
+bench() {
+    local name=$1 unit=$2 gk=$3 gv=$4 gt=$5; shift 5
+    wanted "$name" || return 0
+    [ "$1" = -- ] && shift
+    local scmd=() gcmd=()
+    while [ $# -gt 0 ] && [ "$1" != -- ]; do scmd+=("$1"); shift; done
+    [ $# -gt 0 ] && shift
+    gcmd=("$@")
+    local sf=$TMP/$name.strand gf=$TMP/$name.go r
+    : >"$sf"; : >"$gf"
+    log "== $name"
+    for ((r = 1; r <= RUNS; r++)); do
+        run_once "$sf" "${scmd[@]}"
+        [ ${#gcmd[@]} -gt 0 ] && run_once "$gf" "${gcmd[@]}"
+    done
+    add_row "$name" "$unit" "$(median "$sf")" "$(median "$gf")" go "$gk" "$gv" "$gt" \
+        "$(count "$sf")" "$(count "$gf")"
+}
+
+# ------------------------------------------------------------------ servers
+port_free() { [ -z "$(ss -Htln "sport = :$1" 2>/dev/null)" ]; }
+
+pick_port() {
+    local p=$((20000 + (RANDOM % 20000)))
+    while ! port_free "$p"; do p=$((p + 1)); done
+    echo "$p"
+}
+
+# start_server PORT CMD...: start CMD in the background, wait until PORT listens.
+start_server() {
+    local port=$1; shift
+    [ -x "$1" ] || return 1
+    "$@" >"$TMP/server.log" 2>&1 &
+    SERVER_PID=$!
+    local i
+    for ((i = 0; i < 100; i++)); do
+        port_free "$port" || return 0
+        kill -0 "$SERVER_PID" 2>/dev/null || break
+        sleep 0.05
+    done
+    log "  server did not start: $* ($(tail -n 1 "$TMP/server.log"))"
+    stop_server
+    return 1
+}
+
+stop_server() {
+    [ -n "$SERVER_PID" ] || return 0
+    kill "$SERVER_PID" 2>/dev/null
+    wait "$SERVER_PID" 2>/dev/null
+    SERVER_PID=
+}
+
+# echo_once FILE SERVER_CMD...: one loadgen run against a fresh server.
+echo_once() {
+    local out=$1; shift
+    local port
+    port=$(pick_port)
+    start_server "$port" "$@" "$port" || return 0
+    run_once "$out" "$BIN/loadgen" "$port" 100 2 2 64
+    stop_server
+}
+
+bench_echo() {
+    wanted echo || return 0
+    log "== echo (loadgen: 100 connections, 64-byte messages, 2 s)"
+    local sf=$TMP/echo.strand gf=$TMP/echo.go ef=$TMP/echo.epoll r
+    : >"$sf"; : >"$gf"; : >"$ef"
+    if [ ! -x "$BIN/loadgen" ]; then
+        log "  $BIN/loadgen missing"
+    else
+        for ((r = 1; r <= RUNS; r++)); do
+            echo_once "$sf" "$BIN/echo_strand"
+            echo_once "$gf" "$GOBIN/echo"
+            echo_once "$ef" "$BIN/echo_epoll"
+        done
+    fi
+    local s g e
+    s=$(median "$sf"); g=$(median "$gf"); e=$(median "$ef")
+    add_row echo req/s "$s" "$g" go ratio_ge 1.3 ">=1.3x Go" "$(count "$sf")" "$(count "$gf")"
+    add_row echo_vs_epoll req/s "$s" "$e" epoll ratio_ge 0.9 ">=0.9x epoll" "$(count "$sf")" "$(count "$ef")"
+}
+
+# resp_once SET_FILE GET_FILE SERVER_CMD...: the server gets the port appended unless
+# its command contains the word PORT, which is replaced.
+resp_once() {
+    local sfile=$1 gfile=$2; shift 2
+    local port a cmd=()
+    port=$(pick_port)
+    for a in "$@"; do [ "$a" = PORT ] && cmd+=("$port") || cmd+=("$a"); done
+    [[ " $* " == *" PORT "* ]] || cmd+=("$port")
+    start_server "$port" "${cmd[@]}" || return 0
+    local out
+    out=$(timeout "$TIMEOUT" redis-benchmark -h 127.0.0.1 -p "$port" -t set,get -c 50 -n 200000 -q 2>&1 |
+          tr '\r' '\n')
+    stop_server
+    local set get
+    set=$(awk -F'[: ]+' '$1 == "SET" { v = $2 } END { print v }' <<<"$out")
+    get=$(awk -F'[: ]+' '$1 == "GET" { v = $2 } END { print v }' <<<"$out")
+    [ -n "$set" ] && echo "$set" >>"$sfile"
+    [ -n "$get" ] && echo "$get" >>"$gfile"
+    [ -n "$set" ] && [ -n "$get" ] || log "  redis-benchmark failed against ${cmd[*]}"
+}
+
+bench_resp() {
+    wanted resp || return 0
+    log "== resp (redis-benchmark -t set,get -c 50 -n 200000)"
+    local kv=$BUILD/examples/kv_server r
+    local ks=$TMP/resp.kv.set kg=$TMP/resp.kv.get rs=$TMP/resp.redis.set rg=$TMP/resp.redis.get
+    : >"$ks"; : >"$kg"; : >"$rs"; : >"$rg"
+    if ! command -v redis-benchmark >/dev/null; then
+        log "  redis-benchmark not installed"
+    else
+        [ -x "$kv" ] || log "  $kv missing: kv_server column n/a"
+        for ((r = 1; r <= RUNS; r++)); do
+            [ -x "$kv" ] && resp_once "$ks" "$kg" "$kv"
+            command -v redis-server >/dev/null &&
+                resp_once "$rs" "$rg" "$(command -v redis-server)" --port PORT --bind 127.0.0.1 \
+                    --save '' --appendonly no --daemonize no --logfile ''
+        done
+    fi
+    add_row resp_set req/s "$(median "$ks")" "$(median "$rs")" redis none 0 "-" "$(count "$ks")" "$(count "$rs")"
+    add_row resp_get req/s "$(median "$kg")" "$(median "$rg")" redis none 0 "-" "$(count "$kg")" "$(count "$rg")"
+}
+
+# skynet speedup from 1 to all workers, both sides, from the medians already measured.
+skynet_speedup() {
+    local s1 sn g1 gn
+    s1=$(median "$TMP/skynet_1w.strand" 2>/dev/null); sn=$(median "$TMP/skynet.strand" 2>/dev/null)
+    g1=$(median "$TMP/skynet_1w.go" 2>/dev/null); gn=$(median "$TMP/skynet.go" 2>/dev/null)
+    [ -e "$TMP/skynet_1w.strand" ] && [ -e "$TMP/skynet.strand" ] || return 0
+    local sp gp
+    sp=$(awk -v a="$s1" -v b="$sn" 'BEGIN { print (a != "n/a" && b != "n/a" && b > 0) ? a / b : "n/a" }')
+    gp=$(awk -v a="$g1" -v b="$gn" 'BEGIN { print (a != "n/a" && b != "n/a" && b > 0) ? a / b : "n/a" }')
+    # The goal is on strand's own speedup, so it is written as an absolute ">=" goal.
+    awk -v s="$sp" -v g="$gp" 'BEGIN {
+        r = (s != "n/a" && g != "n/a" && g > 0) ? s / g : "n/a"
+        met = (s == "n/a") ? "n/a" : ((s + 0 >= 1.6) ? "yes" : "no")
+        printf "skynet_speedup\tx\t%s\t%s\tgo\t%s\tabs_ge\t1.6\t>=1.6x (1->2 workers)\t%s\t-\t-\n", s, g, r, met
+    }' >>"$ROWS"
+}
+
+# ------------------------------------------------------------------ report
+fmt() { awk -v v="$1" 'BEGIN {
+    if (v == "n/a" || v == "") { print "n/a"; exit }
+    a = v < 0 ? -v : v
+    if (a >= 1000) printf "%.0f\n", v; else if (a >= 10) printf "%.1f\n", v
+    else if (a >= 0.1) printf "%.2f\n", v; else printf "%.3f\n", v }'; }
+
+print_table() {
+    printf '\n%-16s %-13s %12s %18s %9s  %-24s %s\n' benchmark unit strand baseline ratio goal met
+    printf '%s\n' "-------------------------------------------------------------------------------------------------"
+    local n u s b bn r gk gv gt met ns nb
+    while IFS=$'\t' read -r n u s b bn r gk gv gt met ns nb; do
+        local bl
+        bl="$(fmt "$b")"
+        [ "$b" != "n/a" ] && [ "$bn" != go ] && bl="$bl ($bn)"
+        printf '%-16s %-13s %12s %18s %9s  %-24s %s\n' "$n" "$u" "$(fmt "$s")" "$bl" "$(fmt "$r")" "$gt" "$met"
+    done <"$ROWS"
+    printf '\nmedians of %s runs each; ratio = strand / baseline (Go unless named).\n' "$RUNS"
+}
+
+json_num() { [ "$1" = n/a ] && echo null || echo "$1"; }
+
+write_json() {
+    local f=$RESULTS/latest.json first=1
+    {
+        printf '{\n  "generated": "%s",\n  "runs": %s,\n  "cpus": %s,\n' \
+            "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$RUNS" "$(nproc)"
+        printf '  "kernel": "%s",\n  "build_dir": "%s",\n  "benchmarks": [\n' "$(uname -r)" "$BUILD"
+        local n u s b bn r gk gv gt met ns nb
+        while IFS=$'\t' read -r n u s b bn r gk gv gt met ns nb; do
+            [ $first = 1 ] || printf ',\n'
+            first=0
+            local m=null
+            [ "$met" = yes ] && m=true
+            [ "$met" = no ] && m=false
+            printf '    {"name": "%s", "unit": "%s", "strand": %s, "baseline": %s, "baseline_name": "%s",' \
+                "$n" "$u" "$(json_num "$s")" "$(json_num "$b")" "$bn"
+            printf ' "ratio": %s, "goal_kind": "%s", "goal": %s, "goal_text": "%s", "met": %s,' \
+                "$(json_num "$r")" "$gk" "$([ "$gk" = none ] && echo null || echo "$gv")" "$gt" "$m"
+            printf ' "strand_runs": %s, "baseline_runs": %s}' \
+                "$([ "$ns" = - ] && echo null || echo "$ns")" "$([ "$nb" = - ] && echo null || echo "$nb")"
+        done <"$ROWS"
+        printf '\n  ]\n}\n'
+    } >"$f"
+    log "wrote $f"
+}
+
+# Bar chart on a log scale: for ratio goals, strand/baseline next to the goal ratio; for
+# absolute goals, measured/goal next to 1. Below the goal bar is good for "<=" goals.
+write_chart() {
+    command -v gnuplot >/dev/null || { log "gnuplot missing: no chart"; return 0; }
+    local dat=$TMP/chart.dat
+    awk -F'\t' '
+        $7 == "ratio_le" || $7 == "ratio_ge" { if ($6 != "n/a") printf "\"%s%s\" %s %s\n", $1, ($7 == "ratio_ge" ? " (>=)" : ""), $6, $8 }
+        $7 == "abs_le" || $7 == "abs_ge" { if ($3 != "n/a") printf "\"%s/goal%s\" %s 1\n", $1, ($7 == "abs_ge" ? " (>=)" : ""), $3 / $8 }
+    ' "$ROWS" >"$dat"
+    [ -s "$dat" ] || { log "no data for the chart"; return 0; }
+    gnuplot <<EOF 2>"$TMP/gnuplot.err" || log "gnuplot failed: $(head -n 1 "$TMP/gnuplot.err")"
+set terminal pngcairo size 1200,600 noenhanced
+set output "$RESULTS/latest.png"
+set title "strand benchmarks: measured vs goal (medians of $RUNS runs; ratios are strand/Go, or strand/epoll)"
+set style data histograms
+set style histogram clustered gap 1
+set style fill solid 0.8 border -1
+set logscale y
+set yrange [0.01:*]
+set ylabel "ratio (log scale)"
+set xtics rotate by -35 left
+set grid ytics
+set key top left
+plot "$dat" using 2:xtic(1) title "measured" lc rgb "#3b73b9", \
+     "" using 3 title "goal (<= unless marked >=)" lc rgb "#e0a030"
+EOF
+    [ -s "$RESULTS/latest.png" ] && log "wrote $RESULTS/latest.png"
+}
+
+# ------------------------------------------------------------------ main
+mkdir -p "$RESULTS"
+log "strand benchmarks: build dir $BUILD, $RUNS runs each, $(nproc) CPUs"
+[ -d "$BIN" ] || log "run.sh: $BIN does not exist: strand columns will be n/a"
+build_go
+M=$GOBIN/micro
+
+#     name          unit          goal kind  value  goal text                  strand command            Go command
+bench switch_raw    ns/switch     abs_le     5      "<=5 ns"                   -- "$BIN/switch_raw"
+bench yield         ns/switch     abs_le     15     "<=15 ns"                  -- "$BIN/yield" yield        -- env GOMAXPROCS=1 "$M" yield
+bench yield_busy2   ns/switch     none       0      "-"                        -- "$BIN/yield" yield_busy2  -- env GOMAXPROCS=2 "$M" yield_busy2
+bench spawn         ns/strand     ratio_le   0.1    "<=0.1x Go"                -- "$BIN/spawn" spawn        -- "$M" spawn
+bench idle_mem      bytes/strand  abs_le     4608   "<=4.5 KiB"                -- "$BIN/idle_mem" idle_mem  -- "$M" idle_mem
+bench skynet        ms            ratio_le   0.2    "<=0.2x Go"                -- "$BIN/skynet" skynet      -- "$M" skynet
+bench skynet_1w     ms            none       0      "-"                        -- "$BIN/skynet" skynet_1w   -- env GOMAXPROCS=1 "$M" skynet_1w
+wanted skynet && wanted skynet_1w && skynet_speedup
+bench spawn_outside ns/spawn      none       0      "-"                        -- "$BIN/spawn_outside" spawn_outside -- "$M" spawn_outside
+bench pingpong      ns/rtt        ratio_le   0.2    "<=0.2x Go"                -- "$BIN/pingpong" pingpong  -- "$M" pingpong
+bench ring          ns/hop        ratio_le   0.2    "<=0.2x Go"                -- "$BIN/ring" ring          -- "$M" ring
+bench chan_1p1c     ns/msg        ratio_le   0.333  "<=0.33x Go (3x faster)"   -- "$BIN/chan" chan_1p1c     -- "$M" chan_1p1c
+bench chan_2x2      ns/msg        ratio_le   0.333  "<=0.33x Go (3x faster)"   -- "$BIN/chan" chan_2x2      -- env GOMAXPROCS=2 "$M" chan_2x2
+bench mailbox_rtt   ns/rtt        ratio_le   0.3    "<=0.3x Go"                -- "$BIN/mailbox_rtt" mailbox_rtt -- "$M" mailbox_rtt
+bench timer_churn   ms            none       0      "-"                        -- "$BIN/timer_churn" timer_churn -- "$M" timer_churn
+bench_echo
+bench_resp
+
+print_table
+write_json
+write_chart
+exit 0

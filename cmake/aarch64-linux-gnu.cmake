@@ -1,0 +1,24 @@
+# cmake/aarch64-linux-gnu.cmake - CMake toolchain file: cross-build strand for 64-bit Arm Linux
+# with Debian's gcc-aarch64-linux-gnu, and run the built programs (ctest) under qemu-user.
+#
+# Libraries for the target come from Debian multiarch (dpkg --add-architecture arm64; e.g.
+# libcmocka-dev:arm64 in /usr/lib/aarch64-linux-gnu), found through CMAKE_LIBRARY_ARCHITECTURE;
+# libc comes with the cross compiler in /usr/aarch64-linux-gnu, which qemu uses as its -L root.
+set(CMAKE_SYSTEM_NAME Linux)
+set(CMAKE_SYSTEM_PROCESSOR aarch64)
+
+set(CMAKE_C_COMPILER aarch64-linux-gnu-gcc)
+set(CMAKE_ASM_COMPILER aarch64-linux-gnu-gcc)
+set(CMAKE_LIBRARY_ARCHITECTURE aarch64-linux-gnu)
+
+# Never pick up a host (x86_64) program as a target tool, nor a host library.
+set(CMAKE_FIND_ROOT_PATH /usr/aarch64-linux-gnu)
+set(CMAKE_FIND_ROOT_PATH_MODE_PROGRAM NEVER)
+set(CMAKE_FIND_ROOT_PATH_MODE_LIBRARY BOTH)
+set(CMAKE_FIND_ROOT_PATH_MODE_INCLUDE BOTH)
+set(CMAKE_FIND_ROOT_PATH_MODE_PACKAGE BOTH)
+
+find_program(STRAND_QEMU_AARCH64 qemu-aarch64)
+if(STRAND_QEMU_AARCH64)
+  set(CMAKE_CROSSCOMPILING_EMULATOR ${STRAND_QEMU_AARCH64} -L /usr/aarch64-linux-gnu)
+endif()

@@ -1,0 +1,190 @@
+#!/usr/bin/env bash
+# scripts/check.sh - the steps of `make check`, in order, each under a clear header, timed.
+#
+# Steps: release build + ctest; ASan+UBSan build + ctest; TSan build + ctest; Valgrind memcheck
+# over the core tests; the Promela model (verify/run.sh); the install test; the aarch64 cross
+# build with the core tests under qemu-aarch64; the core tests with the ucontext switch; the
+# bounded fuzz run (tests/fuzz/run.sh --bounded).
+#
+# Invariants: a failing step fails the whole run (exit 1) but the later steps still run, so one
+# run shows everything that is broken. A step whose script does not exist yet is "skipped" and
+# counted neither way. The last line printed is exactly "N passed, M failed" (the CI reads it).
+# Build directories are $B (release), $B-asan, $B-tsan, $B-debug, $B-aarch64, $B-ucontext.
+#
+# Environment: B (build dir prefix, default build), JOBS (default 2), CTEST_JOBS (default 2),
+# STEPS (a space-separated subset of the step names below, default all).
+set -uo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+B=${B:-build}
+JOBS=${JOBS:-2}
+CTEST_JOBS=${CTEST_JOBS:-2}
+ALL_STEPS="release asan tsan valgrind verify install aarch64 ucontext fuzz"
+STEPS=${STEPS:-$ALL_STEPS}
+SKIP=77
+
+# ---------------------------------------------------------------- helpers
+configure() { # preset dir [extra cmake args...]
+    local preset=$1 dir=$2
+    shift 2
+    mkdir -p "$dir"
+    cmake --preset "$preset" -B "$dir" "$@" >"$dir/configure.log" 2>&1 || {
+        cat "$dir/configure.log"
+        return 1
+    }
+    grep -E '^-- strand:' "$dir/configure.log" || true
+}
+
+build() { # dir [target]
+    local dir=$1 target=${2:-all}
+    cmake --build "$dir" -j"$JOBS" --target "$target"
+}
+
+run_ctest() { # dir [ctest args...]
+    local dir=$1
+    shift
+    ctest --test-dir "$dir" --output-on-failure --no-tests=error -j"$CTEST_JOBS" "$@"
+}
+
+run_script() { # path [args...]: a helper's script, run even if it lost its exec bit
+    local s=$1
+    shift
+    if [ -x "$s" ]; then "$s" "$@"; else bash "$s" "$@"; fi
+}
+
+# ---------------------------------------------------------------- steps
+step_release() {
+    configure release "$B" && build "$B" && run_ctest "$B"
+}
+
+step_asan() {
+    configure asan "$B-asan" && build "$B-asan" || return 1
+    STRAND_TEST_SCALE=small \
+    ASAN_OPTIONS=abort_on_error=0:detect_leaks=1:check_initialization_order=1:strict_string_checks=1 \
+    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+        run_ctest "$B-asan"
+}
+
+# TSan maps its shadow at fixed addresses; with a high mmap ASLR entropy some kernels put the
+# program where TSan cannot work ("unexpected memory mapping"). Probe once; if a trivial TSan
+# program fails, run the tests with ASLR off for this process tree (setarch -R).
+tsan_prefix() {
+    local dir probe
+    dir=$(mktemp -d /tmp/strand-tsan.XXXXXX)
+    probe="$dir/probe"
+    printf '#include <pthread.h>\nstatic int x;\nstatic void *f(void *a){(void)a;__atomic_add_fetch(&x,1,__ATOMIC_SEQ_CST);return 0;}\nint main(void){pthread_t t;pthread_create(&t,0,f,0);pthread_join(t,0);return x!=1;}\n' >"$dir/probe.c"
+    if ! cc -fsanitize=thread -pthread "$dir/probe.c" -o "$probe" 2>"$dir/cc.log"; then
+        cat "$dir/cc.log" >&2
+        rm -rf "$dir"
+        return 1
+    fi
+    if "$probe" >/dev/null 2>&1; then
+        TSAN_PREFIX=()
+        echo "tsan: runs with ASLR on"
+    elif setarch "$(uname -m)" -R "$probe" >/dev/null 2>&1; then
+        TSAN_PREFIX=(setarch "$(uname -m)" -R)
+        echo "tsan: needs ASLR off here: running the tests under setarch -R"
+    else
+        echo "tsan: a trivial TSan program does not run here, even with ASLR off" >&2
+        rm -rf "$dir"
+        return 1
+    fi
+    rm -rf "$dir"
+}
+
+step_tsan() {
+    configure tsan "$B-tsan" && build "$B-tsan" && tsan_prefix || return 1
+    STRAND_TEST_SCALE=small \
+    TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
+        "${TSAN_PREFIX[@]}" ctest --test-dir "$B-tsan" --output-on-failure --no-tests=error -j"$CTEST_JOBS"
+}
+
+step_valgrind() {
+    command -v valgrind >/dev/null || { echo "valgrind not installed"; return 1; }
+    configure debug "$B-debug" && build "$B-debug" strand_core_tests || return 1
+    STRAND_TEST_SCALE=small run_ctest "$B-debug" -L memcheck
+}
+
+step_verify() {
+    [ -f verify/run.sh ] || { echo "verify/run.sh does not exist yet"; return $SKIP; }
+    run_script verify/run.sh
+}
+
+step_install() {
+    [ -f "$B/CMakeCache.txt" ] || { configure release "$B" && build "$B" || return 1; }
+    run_script tests/test_install.sh "$B"
+}
+
+step_aarch64() {
+    command -v aarch64-linux-gnu-gcc >/dev/null || { echo "aarch64-linux-gnu-gcc not installed"; return 1; }
+    command -v qemu-aarch64 >/dev/null || { echo "qemu-aarch64 not installed"; return 1; }
+    configure aarch64 "$B-aarch64" && build "$B-aarch64" strand_core_tests || return 1
+    STRAND_TEST_SCALE=small run_ctest "$B-aarch64" -L core
+}
+
+step_ucontext() {
+    configure ucontext "$B-ucontext" && build "$B-ucontext" strand_core_tests || return 1
+    run_ctest "$B-ucontext" -L core
+}
+
+step_fuzz() {
+    [ -f tests/fuzz/run.sh ] || { echo "tests/fuzz/run.sh does not exist yet"; return $SKIP; }
+    run_script tests/fuzz/run.sh --bounded
+}
+
+# ---------------------------------------------------------------- driver
+declare -A TITLE=(
+    [release]="release build + ctest"
+    [asan]="ASan+UBSan build + ctest"
+    [tsan]="TSan build + ctest"
+    [valgrind]="valgrind memcheck over the core tests"
+    [verify]="Promela model (verify/run.sh)"
+    [install]="install test (pkg-config, find_package, exports)"
+    [aarch64]="aarch64 cross build + core tests under qemu-aarch64"
+    [ucontext]="core tests with STRAND_FORCE_UCONTEXT=ON"
+    [fuzz]="bounded fuzz run (tests/fuzz/run.sh --bounded)"
+)
+
+passed=0
+failed=0
+skipped=0
+summary=()
+t_all=$SECONDS
+n=$(wc -w <<<"$STEPS")
+i=0
+for s in $STEPS; do
+    i=$((i + 1))
+    if [ -z "${TITLE[$s]:-}" ]; then
+        echo "check: unknown step '$s' (steps: $ALL_STEPS)" >&2
+        exit 2
+    fi
+    echo
+    echo "=================================================================="
+    echo "== [$i/$n] $s: ${TITLE[$s]}"
+    echo "=================================================================="
+    t0=$SECONDS
+    "step_$s"
+    rc=$?
+    dt=$((SECONDS - t0))
+    if [ $rc -eq 0 ]; then
+        res=PASS
+        passed=$((passed + 1))
+    elif [ $rc -eq $SKIP ]; then
+        res=SKIP
+        skipped=$((skipped + 1))
+    else
+        res=FAIL
+        failed=$((failed + 1))
+    fi
+    echo "== $s: $res (${dt}s)"
+    summary+=("$(printf '  %-9s %-4s %5ss  %s' "$s" "$res" "$dt" "${TITLE[$s]}")")
+done
+
+echo
+echo "=================================================================="
+echo "== make check summary (total $((SECONDS - t_all))s)"
+printf '%s\n' "${summary[@]}"
+[ $skipped -eq 0 ] || echo "  ($skipped step(s) skipped: their scripts do not exist yet)"
+echo "$passed passed, $failed failed"
+[ $failed -eq 0 ]

@@ -1,0 +1,273 @@
+/*
+ * chan.c - channels of fixed-size elements (strand_chan_*), as Go's hchan: one lock per
+ * channel, a ring buffer of `cap` elements, and a waiter queue per direction.
+ *
+ * Invariants (all under ch->lock):
+ *  - A sender waits on sendq only when no receiver waits and the buffer is full; a receiver
+ *    waits on recvq only when the buffer is empty and no sender waits. So at most one of
+ *    the two queues holds claimable waiters at a time.
+ *  - A value is "accepted" when it is in the buffer or copied into a receiver's elem; a
+ *    send returns 0 only then. A sender woken with -EPIPE (close) never had its value taken.
+ *  - Waker side: claim the waiter, copy the value, set status, and wake it only after the
+ *    lock is dropped; never touch the waiter after waking it (it lives on its owner's
+ *    stack). An unbuffered send hands the value straight into the parked receiver's elem.
+ *  - nwait counts waiters that will come back to take the lock again (they timed out or
+ *    are select cases that lost); a waker that claims a waiter takes it off that count.
+ *    The channel is freed when refs reach zero and nwait is zero, by whichever of release
+ *    or the last returning waiter sees that state.
+ *  - elem_size is 1 .. STRAND__CHAN_MAX_ELEM (64 KiB); capacity * elem_size must fit.
+ */
+#include "chan_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+/* ------------------------------------------------------------------ the lock */
+
+void strand__wlock_slow(strand__wlock *l)
+{
+    for (unsigned spins = 0;; spins++) {
+        if (atomic_load_explicit(&l->held, memory_order_relaxed) == 0 && strand__wlock_try(l))
+            return;
+        if (spins < 64)
+            strand__cpu_relax();
+        else
+            syscall(SYS_sched_yield); /* <sched.h> would find src/sched.h */
+    }
+}
+
+/* ------------------------------------------------------------------ create / refs */
+
+int strand_chan_create(strand_chan **out, size_t elem_size, size_t capacity)
+{
+    if (out == NULL)
+        return -EINVAL;
+    *out = NULL;
+    if (elem_size == 0 || elem_size > STRAND__CHAN_MAX_ELEM)
+        return -EINVAL;
+    if (capacity > STRAND__CHAN_MAX_CAP || capacity > (SIZE_MAX / 2) / elem_size)
+        return -EINVAL;
+    size_t bytes = sizeof(struct strand_chan) + capacity * elem_size;
+    struct strand_chan *ch = calloc(1, bytes);
+    if (ch == NULL)
+        return -ENOMEM;
+    ch->elem_size = (uint32_t)elem_size;
+    ch->cap = capacity;
+    atomic_init(&ch->refs, 1);
+    *out = ch;
+    return 0;
+}
+
+int strand_chan_retain(strand_chan *ch)
+{
+    if (ch == NULL)
+        return -EINVAL;
+    atomic_fetch_add_explicit(&ch->refs, 1, memory_order_relaxed);
+    return 0;
+}
+
+void strand_chan_release(strand_chan *ch)
+{
+    if (ch == NULL)
+        return;
+    /* acq_rel: every earlier use of the channel by any holder happens before the free */
+    if (atomic_fetch_sub_explicit(&ch->refs, 1, memory_order_acq_rel) != 1)
+        return;
+    strand__wlock_acquire(&ch->lock);
+    ch->dead = true;
+    bool free_now = ch->nwait == 0;
+    strand__wlock_release(&ch->lock);
+    if (free_now)
+        free(ch);
+}
+
+/* A waiter came back after a timeout (or a lost select case): unregister it if a waker
+ * has not already dropped it, and free the channel if it was the last thing keeping it. */
+void strand__chan_unregister(struct strand_chan *ch, strand__waiter *w, bool send)
+{
+    strand__wlock_acquire(&ch->lock);
+    if (w->obj != NULL)
+        strand__waitq_remove(send ? &ch->sendq : &ch->recvq, w);
+    ch->nwait--;
+    bool free_now = ch->dead && ch->nwait == 0;
+    strand__wlock_release(&ch->lock);
+    if (free_now)
+        free(ch);
+}
+
+size_t strand_chan_len(strand_chan *ch)
+{
+    if (ch == NULL)
+        return 0;
+    strand__wlock_acquire(&ch->lock);
+    size_t n = ch->count;
+    strand__wlock_release(&ch->lock);
+    return n;
+}
+
+size_t strand_chan_cap(strand_chan *ch)
+{
+    return ch == NULL ? 0 : ch->cap;
+}
+
+/* ------------------------------------------------------------------ the operations
+ * The try_* helpers run with the lock held and return with it held; each either completes
+ * the operation (returning 0 or -EPIPE and possibly a waiter to wake after unlocking) or
+ * returns -EAGAIN. select.c uses them too. */
+
+int strand__chan_try_send(struct strand_chan *ch, const void *elem, strand__waiter **wake)
+{
+    if (STRAND__UNLIKELY(ch->closed))
+        return -EPIPE;
+    strand__waiter *w = strand__waitq_claim(&ch->recvq);
+    if (w != NULL) {
+        /* a parked receiver means the buffer is empty: hand the value over directly */
+        ch->nwait--;
+        strand__chan_copy(w->elem, elem, ch->elem_size);
+        w->status = 0;
+        *wake = w;
+        return 0;
+    }
+    if (ch->count < ch->cap) {
+        strand__chan_copy(strand__chan_slot(ch, ch->sendx), elem, ch->elem_size);
+        if (++ch->sendx == ch->cap)
+            ch->sendx = 0;
+        ch->count++;
+        return 0;
+    }
+    return -EAGAIN;
+}
+
+int strand__chan_try_recv(struct strand_chan *ch, void *elem, strand__waiter **wake)
+{
+    if (ch->count > 0) {
+        strand__chan_copy(elem, strand__chan_slot(ch, ch->recvx), ch->elem_size);
+        /* A claimable parked sender means the buffer is full (count == cap, sendx ==
+         * recvx): its value takes the slot just freed, behind everything buffered. */
+        strand__waiter *w = strand__waitq_claim(&ch->sendq);
+        if (w != NULL) {
+            ch->nwait--;
+            strand__chan_copy(strand__chan_slot(ch, ch->recvx), w->elem, ch->elem_size);
+            w->status = 0;
+            *wake = w;
+            if (++ch->recvx == ch->cap)
+                ch->recvx = 0;
+            ch->sendx = ch->recvx;
+            return 0;
+        }
+        if (++ch->recvx == ch->cap)
+            ch->recvx = 0;
+        ch->count--;
+        return 0;
+    }
+    strand__waiter *w = strand__waitq_claim(&ch->sendq);
+    if (w != NULL) {
+        /* unbuffered (or a select sender): take the value straight from the sender */
+        ch->nwait--;
+        strand__chan_copy(elem, w->elem, ch->elem_size);
+        w->status = 0;
+        *wake = w;
+        return 0;
+    }
+    if (ch->closed)
+        return -EPIPE;
+    return -EAGAIN;
+}
+
+/* Park the caller on one queue of ch (lock held on entry, released here). Returns what
+ * the waker wrote (0 or -EPIPE) or -ETIMEDOUT. */
+static int chan_wait(struct strand_chan *ch, void *elem, int64_t deadline, bool send)
+{
+    if (deadline > 0 && deadline <= strand_now()) {
+        strand__wlock_release(&ch->lock);
+        return -ETIMEDOUT;
+    }
+    strand__waiter w;
+    strand__waiter_prepare(&w, NULL);
+    w.elem = elem;
+    w.data = 0;
+    w.status = 0;
+    strand__waitq_push(send ? &ch->sendq : &ch->recvq, &w, ch);
+    ch->nwait++;
+    struct strand *cur = strand__current();
+    if (cur != NULL)
+        strand__set_wait(cur, send ? STRAND__WAIT_CHAN_SEND : STRAND__WAIT_CHAN_RECV, ch, 0);
+    strand__wlock_release(&ch->lock);
+
+    int rc = strand__waiter_block(&w, deadline);
+    if (rc == -ETIMEDOUT)
+        strand__chan_unregister(ch, &w, send);
+    return rc;
+}
+
+int strand_chan_send(strand_chan *ch, const void *elem, int64_t deadline)
+{
+    if (STRAND__UNLIKELY(ch == NULL || elem == NULL))
+        return -EINVAL;
+    strand__waiter *wake = NULL;
+    strand__wlock_acquire(&ch->lock);
+    int rc = strand__chan_try_send(ch, elem, &wake);
+    if (rc != -EAGAIN) {
+        strand__wlock_release(&ch->lock);
+        if (wake != NULL)
+            strand__waitq_wake(wake);
+    } else if (deadline == 0) {
+        strand__wlock_release(&ch->lock);
+    } else {
+        rc = chan_wait(ch, (void *)elem, deadline, true);
+    }
+    if (rc == 0)
+        strand__stat_add(STRAND__STAT_CHAN_OPS, 1);
+    return rc;
+}
+
+int strand_chan_recv(strand_chan *ch, void *elem, int64_t deadline)
+{
+    if (STRAND__UNLIKELY(ch == NULL || elem == NULL))
+        return -EINVAL;
+    strand__waiter *wake = NULL;
+    strand__wlock_acquire(&ch->lock);
+    int rc = strand__chan_try_recv(ch, elem, &wake);
+    if (rc != -EAGAIN) {
+        strand__wlock_release(&ch->lock);
+        if (wake != NULL)
+            strand__waitq_wake(wake);
+    } else if (deadline == 0) {
+        strand__wlock_release(&ch->lock);
+    } else {
+        rc = chan_wait(ch, elem, deadline, false);
+    }
+    if (rc == 0)
+        strand__stat_add(STRAND__STAT_CHAN_OPS, 1);
+    return rc;
+}
+
+int strand_chan_close(strand_chan *ch)
+{
+    if (ch == NULL)
+        return -EINVAL;
+    strand__waiter *list = NULL, *w;
+    strand__wlock_acquire(&ch->lock);
+    if (ch->closed) {
+        strand__wlock_release(&ch->lock);
+        return -EPIPE;
+    }
+    ch->closed = true;
+    /* Waiting receivers imply an empty buffer, so they all see the end; waiting senders
+     * had nothing accepted and all fail. */
+    while ((w = strand__waitq_claim(&ch->recvq)) != NULL) {
+        ch->nwait--;
+        w->status = -EPIPE;
+        strand__wakelist_add(&list, w);
+    }
+    while ((w = strand__waitq_claim(&ch->sendq)) != NULL) {
+        ch->nwait--;
+        w->status = -EPIPE;
+        strand__wakelist_add(&list, w);
+    }
+    strand__wlock_release(&ch->lock);
+    strand__wakelist_run(list);
+    return 0;
+}

@@ -1,0 +1,371 @@
+/*
+ * internal.h - what the files of src/ share. Nothing here is exported: every symbol is
+ * `strand__*` and hidden (the library is built with -fvisibility=hidden).
+ *
+ * The pieces and who owns them:
+ *   struct strand          one per strand, at the top of its stack (stack.c carves it);
+ *                          fields are written by the strand itself while it runs, by the
+ *                          worker that switches it, or through the atomics noted below.
+ *   struct strand__worker  one per worker thread (sched.c); its queues' producer side and
+ *                          its counters are written by the owning thread only.
+ *   strand__waiter         one per blocking call, on the waiting strand's (or thread's)
+ *                          stack; the one way anything in strand waits (see "Parking").
+ *
+ * Parking (the protocol model-checked in verify/park.pml):
+ *   A strand's `state` is RUNNING, PARKING, PARKED, RUNNABLE or DONE. To wait, a strand
+ *   calls strand__waiter_prepare (state := PARKING) *before* it publishes its waiter where a
+ *   waker can find it (under the object's lock), then strand__waiter_block. The block
+ *   switches away; the scheduler, off the strand's stack, completes PARKING -> PARKED with
+ *   a CAS. A waker first claims the waiter (one CAS on *claim; select shares one claim
+ *   among its cases, a timeout races for the same claim), writes the status, then calls
+ *   strand__ready: PARKED -> RUNNABLE and it queues the strand, or PARKING -> RUNNABLE and
+ *   the scheduler's CAS fails and the scheduler queues it. Either way exactly once.
+ */
+#ifndef STRAND_INTERNAL_H
+#define STRAND_INTERNAL_H
+
+#include "strand.h"
+#include "context.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#if defined(__GNUC__)
+#define STRAND__NOINLINE __attribute__((noinline))
+#define STRAND__LIKELY(x) __builtin_expect(!!(x), 1)
+#define STRAND__UNLIKELY(x) __builtin_expect(!!(x), 0)
+#else
+#define STRAND__NOINLINE
+#define STRAND__LIKELY(x) (x)
+#define STRAND__UNLIKELY(x) (x)
+#endif
+
+#define STRAND__CACHELINE 64
+
+#if defined(STRAND_TSAN)
+void *__tsan_get_current_fiber(void);
+void *__tsan_create_fiber(unsigned flags);
+void  __tsan_destroy_fiber(void *fiber);
+void  __tsan_switch_to_fiber(void *fiber, unsigned flags);
+#endif
+
+/* ------------------------------------------------------------------ small helpers */
+
+static inline void strand__cpu_relax(void)
+{
+#if defined(__x86_64__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
+/* A test-and-test-and-set spinlock for very short critical sections (a few stores). */
+typedef struct { atomic_bool held; } strand__spinlock;
+
+static inline void strand__spin_lock(strand__spinlock *l)
+{
+    for (;;) {
+        /* acquire: the section's reads must not move above taking the lock */
+        if (!atomic_exchange_explicit(&l->held, true, memory_order_acquire))
+            return;
+        while (atomic_load_explicit(&l->held, memory_order_relaxed))
+            strand__cpu_relax();
+    }
+}
+
+static inline bool strand__spin_trylock(strand__spinlock *l)
+{
+    return !atomic_exchange_explicit(&l->held, true, memory_order_acquire);
+}
+
+static inline void strand__spin_unlock(strand__spinlock *l)
+{
+    /* release: the section's writes are visible to the next holder */
+    atomic_store_explicit(&l->held, false, memory_order_release);
+}
+
+/* futex wrappers (sched.c). wait returns 0 when woken or the value differed, -ETIMEDOUT
+ * when the absolute monotonic deadline passed (-1 = none). */
+int  strand__futex_wait(atomic_uint *addr, unsigned expected, int64_t deadline);
+void strand__futex_wake(atomic_uint *addr, int n);
+
+/* ------------------------------------------------------------------ settings */
+
+/* Resolved configuration: strand_config fields over STRAND_* variables over defaults
+ * (config.c parses the environment strictly and warns once per bad variable). */
+typedef struct strand__settings {
+    int      workers;
+    size_t   stack_size;
+    size_t   pool_capacity;
+    int      yield_interval;
+    int      registry_size;
+    int      watchdog_secs;
+    int      host_driven;
+    int      no_signals;
+    uint64_t seed;
+} strand__settings;
+
+void strand__settings_load(strand__settings *out, const strand_config *cfg);
+extern strand__settings strand__cfg; /* valid once the runtime is initialised */
+
+/* ------------------------------------------------------------------ strands */
+
+enum strand__state {
+    STRAND__RUNNING = 0,
+    STRAND__PARKING,
+    STRAND__PARKED,
+    STRAND__RUNNABLE,
+    STRAND__DONE,
+};
+
+/* What a parked strand waits on, for the dump (wait_kind / wait_obj / wait_arg). */
+enum strand__wait_kind {
+    STRAND__WAIT_NONE = 0,
+    STRAND__WAIT_JOIN,      /* wait_arg = id joined */
+    STRAND__WAIT_CHAN_SEND, /* wait_obj = channel */
+    STRAND__WAIT_CHAN_RECV,
+    STRAND__WAIT_SELECT,
+    STRAND__WAIT_MAILBOX,
+    STRAND__WAIT_MUTEX,
+    STRAND__WAIT_COND,
+    STRAND__WAIT_WG,
+    STRAND__WAIT_SEM,
+    STRAND__WAIT_SLEEP,     /* wait_arg = deadline */
+    STRAND__WAIT_FD_READ,   /* wait_arg = fd */
+    STRAND__WAIT_FD_WRITE,
+    STRAND__WAIT_BLOCKING,  /* off-load pool */
+};
+
+struct strand__msg;
+
+/* Per-strand mailbox (mailbox.c owns the fields; sched/strand.c only initialise and
+ * drain it). `lock` guards the list and `waiter`. */
+typedef struct strand__mailbox {
+    strand__spinlock    lock;
+    struct strand__msg *head, *tail;
+    struct strand__waiter *waiter;
+    uint32_t            count;
+} strand__mailbox;
+
+#define STRAND__NAME_MAX 32
+
+struct strand__worker;
+
+struct strand {
+    strand__ctx ctx;                 /* saved registers while switched out */
+    _Atomic int state;               /* enum strand__state (see "Parking") */
+    uint8_t     prio;                /* enum strand_priority */
+    uint8_t     guarded;             /* stack has a guard page (else a canary) */
+    uint8_t     detached_at_spawn;
+    int16_t     pinned;              /* worker index, or -1 */
+    uint32_t    slot;                /* index in the id table */
+    int64_t     id;
+    strand_fn   fn;
+    void       *arg;
+    void       *result;
+    struct strand *next;             /* link in whichever queue holds the strand */
+    struct strand__worker *worker;   /* the worker that last ran it */
+    void       *stack_lo;            /* usable stack: [stack_lo, the control block) */
+    size_t      stack_size;          /* the whole mapping of this stack, guard excluded */
+    int64_t     created_ns;
+    /* for the dump; written by the strand itself just before it parks */
+    int         wait_kind;
+    const void *wait_obj;
+    int64_t     wait_arg;
+    uint32_t    yield_count;         /* strand_maybe_yield() */
+    int32_t     registry_index;      /* -1 = not tracked */
+    strand__mailbox mbox;
+    void       *arena;               /* arena.c */
+    char        name[STRAND__NAME_MAX];
+#if defined(STRAND_ASAN)
+    void       *asan_fake_stack;
+#endif
+#if defined(STRAND_TSAN)
+    void       *tsan_fiber;
+#endif
+#if defined(STRAND_VALGRIND)
+    unsigned    valgrind_id;
+#endif
+};
+
+/* The strand running on this thread (NULL on a plain thread or a worker between strands).
+ * Not inlined, on purpose: a strand may resume on another thread, and the compiler must
+ * not keep one thread's TLS address across a switch. */
+struct strand *strand__current(void);
+struct strand__worker *strand__worker_self(void);
+
+/* Record what the current strand is about to wait on (for the dump). */
+static inline void strand__set_wait(struct strand *s, int kind, const void *obj, int64_t arg)
+{
+    s->wait_kind = kind;
+    s->wait_obj = obj;
+    s->wait_arg = arg;
+}
+
+/* ------------------------------------------------------------------ waiting */
+
+typedef struct strand__waiter {
+    struct strand *s;               /* NULL: a plain thread, blocked on `futex` */
+    atomic_int    *claim;           /* 0 = open; the one CAS 0 -> 1 decides who wakes */
+    atomic_int     own_claim;       /* used when no shared claim is given */
+    atomic_uint    futex;           /* thread waiters: 0 = waiting, 1 = woken */
+    int            status;          /* written by the claimer before it wakes */
+    int            index;           /* select: which case */
+    void          *elem;            /* value to send / buffer to receive into */
+    void          *obj;             /* the object this waiter is queued on */
+    struct strand__waiter *next, *prev;
+    uintptr_t      data;            /* free for the owning primitive */
+} strand__waiter;
+
+/* Set up `w` for the calling strand or thread. With a strand, its state becomes PARKING:
+ * from here until strand__waiter_block (or _abort) it must not wait on anything else. */
+void strand__waiter_prepare(strand__waiter *w, atomic_int *claim);
+/* Undo a prepare whose waiter was never published. */
+void strand__waiter_abort(strand__waiter *w);
+/* One CAS: true for exactly one caller per wait. */
+static inline bool strand__waiter_claim(strand__waiter *w)
+{
+    int open = 0;
+    /* acq_rel: the claimer's later writes (status, value) must not be reordered before
+     * the claim, and it must see what the waiter published before registering. */
+    return atomic_compare_exchange_strong_explicit(w->claim, &open, 1, memory_order_acq_rel,
+                                                   memory_order_acquire);
+}
+/* After a successful claim and writing w->status: resume the waiter. The caller must not
+ * touch `w` afterwards (it lives on the waiter's stack). */
+void strand__waiter_wake(strand__waiter *w);
+/* Block until the waiter is claimed and woken or `deadline` passes (then a timer claims it
+ * and the status is -ETIMEDOUT). Returns w->status. The waiter must be published and the
+ * object's lock released. On -ETIMEDOUT the caller removes w from the object itself. */
+int strand__waiter_block(strand__waiter *w, int64_t deadline);
+
+/* ------------------------------------------------------------------ scheduler */
+
+void strand__ready(struct strand *s);          /* see "Parking"; any thread */
+void strand__park(void);                       /* current strand, state PARKING */
+int  strand__runtime_ensure(void);             /* lazy init; 0 or negative code */
+bool strand__is_worker_thread(void);
+void strand__stat_add(int which, uint64_t n);  /* enum strand__stat */
+
+enum strand__stat {
+    STRAND__STAT_SPAWNED = 0,
+    STRAND__STAT_COMPLETED,
+    STRAND__STAT_SWITCHES,
+    STRAND__STAT_STEALS,
+    STRAND__STAT_PARKS,
+    STRAND__STAT_CHAN_OPS,
+    STRAND__STAT_MAILBOX_SENT,
+    STRAND__STAT_MAILBOX_DROPPED,
+    STRAND__STAT_COUNT
+};
+
+/* Worker introspection for the watchdog and the dump (sched.c). */
+int strand__worker_count(void);
+/* The strand worker i is running now (NULL if none) and its switch counter. */
+struct strand *strand__worker_current(int i, uint64_t *switches);
+
+/* ------------------------------------------------------------------ ids (strand.c) */
+
+/* Run fn(s, ctx) on the live strand `id` while it cannot finish (its id slot is locked:
+ * keep fn short and non-blocking). -ESRCH if there is no such live strand. */
+int strand__with_live(int64_t id, int (*fn)(struct strand *s, void *ctx), void *ctx);
+
+/* ------------------------------------------------------------------ stacks (stack.c) */
+
+/* A fresh control block with a stack of at least `size` usable bytes; NULL when out of
+ * memory or mappings. The control block is zeroed except stack fields. */
+struct strand *strand__stack_alloc(size_t size);
+void strand__stack_free(struct strand *s);
+void strand__stack_spill(struct strand *s); /* a worker cache's overflow, to the pool */
+/* Is the canary at the bottom of an unguarded stack intact? (always true if guarded) */
+bool strand__stack_check(const struct strand *s);
+/* The strand whose guard page (or stack bottom) contains addr, for the overflow report;
+ * async-signal-safe (lock-free reads only). NULL if none. */
+struct strand *strand__stack_find(const void *addr);
+void strand__stack_stats(uint64_t *bytes, uint64_t *guarded, uint64_t *canary);
+
+/* ------------------------------------------------------------------ time (timer.c) */
+
+typedef struct strand__timer {
+    int64_t when;                       /* absolute monotonic ns */
+    void  (*fn)(struct strand__timer *t); /* runs on a worker, never on the owner's stack */
+    void   *arg;
+    atomic_int state;                   /* timer.c */
+    int32_t heap_index;
+    int32_t heap_no;
+} strand__timer;
+
+void    strand__timer_start(strand__timer *t, int64_t when, void (*fn)(strand__timer *), void *arg);
+/* Cancel; true if it had not fired. If its callback is running, waits for it to finish, so
+ * the caller may free `t` (and what fn touches) on return. */
+bool    strand__timer_stop(strand__timer *t);
+/* Run the callbacks of every due timer; return the earliest pending deadline or -1. */
+int64_t strand__timers_run(int64_t now);
+int64_t strand__timers_next(void);
+
+/* ------------------------------------------------------------------ netpoll */
+
+int  strand__netpoll_init(void);
+/* Poll for I/O readiness and make waiting strands runnable; timeout: 0 = don't block,
+ * -1 = forever, else ns. Returns how many strands it readied. */
+int  strand__netpoll(int64_t timeout_ns);
+/* Interrupt a strand__netpoll blocked in another thread (async-signal-safe). */
+void strand__netpoll_wake(void);
+/* The fd a host may poll in host-driven mode. */
+int  strand__netpoll_fd(void);
+void strand__netpoll_shutdown(void);
+
+/* ------------------------------------------------------------------ diagnostics hooks */
+
+void strand__registry_add(struct strand *s);      /* registry.c; at spawn */
+void strand__registry_remove(struct strand *s);   /* at exit */
+void strand__arena_release(struct strand *s);     /* arena.c; at exit */
+void strand__mailbox_drain(struct strand *s);     /* mailbox.c; at exit (after no send can come) */
+void strand__diag_start(void);                    /* signals, watchdog; at init */
+void strand__diag_stop(void);
+
+/* ------------------------------------------------------------------ diagnostics (issue 6) */
+
+/* Limits and defaults of the settings (config.c). */
+#define STRAND__MAX_WORKERS   1024
+#define STRAND__STACK_MIN     ((size_t)16 * 1024)
+#define STRAND__STACK_MAX     ((size_t)1024 * 1024 * 1024)
+#define STRAND__STACK_DEFAULT ((size_t)128 * 1024)
+#define STRAND__REGISTRY_MAX  (1 << 22)
+
+/* The STRAND_* variables, for strand__env_parse (the fuzzer's entry point). */
+enum strand__env_var {
+    STRAND__ENV_WORKERS = 0,
+    STRAND__ENV_STACK_SIZE,
+    STRAND__ENV_POOL_CAPACITY,
+    STRAND__ENV_YIELD_INTERVAL,
+    STRAND__ENV_REGISTRY_SIZE,
+    STRAND__ENV_WATCHDOG_SECS,
+    STRAND__ENV_SEED,
+    STRAND__ENV_COUNT
+};
+/* Parse `text` as the value of variable `var`: 0 and *out, -EINVAL (not a number of the
+ * accepted form) or -ERANGE (out of the variable's range). No output, no allocation. */
+int         strand__env_parse(int var, const char *text, uint64_t *out);
+const char *strand__env_name(int var);
+/* -EINVAL for a strand_config with out-of-range fields (negative, workers > 1024, ...);
+ * strand_init should return it before doing anything. NULL is fine. */
+int         strand__config_check(const strand_config *cfg);
+/* A stack size clamped to [16 KiB, 1 GiB] and rounded up to pages (for strand_attr too). */
+size_t      strand__stack_size_norm(size_t size);
+
+/* Each worker thread (and a host-driven thread) calls this once at start: it gives the
+ * thread an alternate signal stack so the stack-overflow report can run (signals.c). */
+void strand__diag_thread_start(void);
+
+/* Counters (sched.c): summed over workers without locks. */
+void strand__stats_collect(uint64_t out[STRAND__STAT_COUNT]);
+void strand__active_peak(uint64_t *active, uint64_t *peak);
+/* Worker index of `w` (0-based), -1 if unknown; for the dump (sched.c; dump.c has a weak
+ * fallback that answers -1). */
+int  strand__worker_index(const struct strand__worker *w);
+
+#endif

@@ -1,0 +1,261 @@
+/*
+ * io.c - the blocking-style I/O calls: strand_read/write/readv/writev/write_all,
+ * strand_accept, strand_connect.
+ *
+ * Every call has the same shape (io_run): try the system call on the non-blocking fd; on
+ * EAGAIN park on the fd's record until the netpoller sees readiness (or the deadline
+ * passes, or strand_fd_close cancels), then try again. Regular files (epoll cannot wait for
+ * them) run the system call on the off-load pool instead. From a plain thread the wait is
+ * poll(2). The fd's kind is looked up once (netpoll_epoll.c) and O_NONBLOCK is set then.
+ *
+ * Sockets are written with send/sendmsg(MSG_NOSIGNAL): a peer that went away is -EPIPE,
+ * not a SIGPIPE that kills the process. (Pipes cannot do that; see docs/io.md.)
+ */
+#include "io_internal.h"
+
+#include <limits.h>
+#include <sys/socket.h>
+#include <poll.h>
+#include <unistd.h>
+
+typedef struct io_req {
+    int           kind;
+    void         *buf;
+    size_t        len;
+    const struct iovec *iov;
+    int           iovcnt;
+    struct sockaddr *addr;
+    socklen_t    *addrlen;
+} io_req;
+
+typedef ssize_t (*io_op)(int fd, io_req *r);
+
+static ssize_t neg_errno(ssize_t n)
+{
+    return n >= 0 ? n : -errno;
+}
+
+static ssize_t op_read(int fd, io_req *r)
+{
+    return neg_errno(read(fd, r->buf, r->len));
+}
+
+static ssize_t op_write(int fd, io_req *r)
+{
+    if (r->kind == STRAND__FD_SOCK)
+        return neg_errno(send(fd, r->buf, r->len, MSG_NOSIGNAL));
+    return neg_errno(write(fd, r->buf, r->len));
+}
+
+static ssize_t op_readv(int fd, io_req *r)
+{
+    return neg_errno(readv(fd, r->iov, r->iovcnt));
+}
+
+static ssize_t op_writev(int fd, io_req *r)
+{
+    if (r->kind == STRAND__FD_SOCK) {
+        struct msghdr m = { .msg_iov = (struct iovec *)r->iov, .msg_iovlen = (size_t)r->iovcnt };
+        return neg_errno(sendmsg(fd, &m, MSG_NOSIGNAL));
+    }
+    return neg_errno(writev(fd, r->iov, r->iovcnt));
+}
+
+static ssize_t op_accept(int fd, io_req *r)
+{
+    return neg_errno(accept4(fd, r->addr, r->addrlen, SOCK_NONBLOCK | SOCK_CLOEXEC));
+}
+
+/* ------------------------------------------------------------------ off-load for files */
+
+typedef struct offload_job {
+    io_op   op;
+    int     fd;
+    io_req *req;
+    ssize_t result;
+} offload_job;
+
+static void *offload_run(void *arg)
+{
+    offload_job *j = arg;
+    do {
+        j->result = j->op(j->fd, j->req);
+    } while (j->result == -EINTR);
+    return NULL;
+}
+
+static ssize_t offload(int fd, io_op op, io_req *req)
+{
+    offload_job j = { .op = op, .fd = fd, .req = req };
+    int rc = strand_blocking(offload_run, &j, NULL); /* runs inline on a plain thread */
+    return rc < 0 ? rc : j.result;
+}
+
+/* ------------------------------------------------------------------ the loop */
+
+static ssize_t io_run(int fd, int dir, io_op op, io_req *req, int64_t deadline)
+{
+    int err = 0;
+    strand__fdrec *rec = strand__fd_get(fd, &err);
+    if (rec == NULL)
+        return err;
+    for (;;) {
+        req->kind = atomic_load_explicit(&rec->kind, memory_order_acquire);
+        if (req->kind == STRAND__FD_FILE)
+            return offload(fd, op, req);
+        unsigned seq = strand__fd_seq(rec, dir);
+        ssize_t n = op(fd, req);
+        if (n >= 0)
+            return n;
+        if (n == -EINTR)
+            continue;
+        if (n != -EAGAIN && n != -EWOULDBLOCK)
+            return n;
+        int rc = strand__fd_wait(rec, fd, dir, seq, deadline);
+        if (rc == -EPERM)
+            continue; /* epoll refused it: the record now says FILE */
+        if (rc < 0)
+            return rc;
+    }
+}
+
+ssize_t strand_read(int fd, void *buf, size_t len, int64_t deadline)
+{
+    if (buf == NULL && len > 0)
+        return -EINVAL;
+    io_req r = { .buf = buf, .len = len };
+    return io_run(fd, STRAND__DIR_READ, op_read, &r, deadline);
+}
+
+ssize_t strand_write(int fd, const void *buf, size_t len, int64_t deadline)
+{
+    if (buf == NULL && len > 0)
+        return -EINVAL;
+    io_req r = { .buf = (void *)buf, .len = len };
+    return io_run(fd, STRAND__DIR_WRITE, op_write, &r, deadline);
+}
+
+static bool iov_ok(const struct iovec *iov, int iovcnt)
+{
+    return iovcnt >= 0 && iovcnt <= IOV_MAX && (iov != NULL || iovcnt == 0);
+}
+
+ssize_t strand_readv(int fd, const struct iovec *iov, int iovcnt, int64_t deadline)
+{
+    if (!iov_ok(iov, iovcnt))
+        return -EINVAL;
+    io_req r = { .iov = iov, .iovcnt = iovcnt };
+    return io_run(fd, STRAND__DIR_READ, op_readv, &r, deadline);
+}
+
+ssize_t strand_writev(int fd, const struct iovec *iov, int iovcnt, int64_t deadline)
+{
+    if (!iov_ok(iov, iovcnt))
+        return -EINVAL;
+    io_req r = { .iov = iov, .iovcnt = iovcnt };
+    return io_run(fd, STRAND__DIR_WRITE, op_writev, &r, deadline);
+}
+
+ssize_t strand_write_all(int fd, const void *buf, size_t len, int64_t deadline)
+{
+    if (buf == NULL && len > 0)
+        return -EINVAL;
+    if (len > SSIZE_MAX)
+        return -EINVAL;
+    const char *p = buf;
+    size_t done = 0;
+    while (done < len) {
+        ssize_t n = strand_write(fd, p + done, len - done, deadline);
+        if (n < 0)
+            return n;
+        done += (size_t)n;
+    }
+    return (ssize_t)len;
+}
+
+/* ------------------------------------------------------------------ accept and connect */
+
+#define ACCEPT_BACKOFF_MIN 5000000LL     /* 5 ms */
+#define ACCEPT_BACKOFF_MAX 1000000000LL  /* 1 s */
+
+static bool out_of_descriptors(ssize_t rc)
+{
+    return rc == -EMFILE || rc == -ENFILE || rc == -ENOBUFS || rc == -ENOMEM;
+}
+
+int strand_accept(int fd, struct sockaddr *addr, socklen_t *addrlen, int64_t deadline)
+{
+    if ((addr == NULL) != (addrlen == NULL))
+        return -EINVAL;
+    int64_t backoff = ACCEPT_BACKOFF_MIN;
+    for (;;) {
+        io_req r = { .addr = addr, .addrlen = addrlen };
+        ssize_t n = io_run(fd, STRAND__DIR_READ, op_accept, &r, deadline);
+        if (n >= 0) {
+            strand__fd_fresh_socket((int)n);
+            return (int)n;
+        }
+        if (n == -ECONNABORTED || n == -EPROTO)
+            continue; /* that connection died in the backlog; take the next */
+        if (!out_of_descriptors(n))
+            return (int)n;
+        /* Out of descriptors: the pending connection stays in the backlog. Back off
+         * (5 ms doubling to 1 s) and retry; the other connections keep being served. */
+        if (deadline == 0)
+            return (int)n;
+        int64_t now = strand_now();
+        if (deadline > 0 && now >= deadline)
+            return -ETIMEDOUT;
+        int64_t until = now + backoff;
+        if (deadline > 0 && deadline < until)
+            until = deadline;
+        strand_sleep_until(until);
+        backoff = backoff * 2 > ACCEPT_BACKOFF_MAX ? ACCEPT_BACKOFF_MAX : backoff * 2;
+    }
+}
+
+/* Has the non-blocking connect finished? 1 yes, 0 not yet, or the negative error. */
+static int connect_done(int fd)
+{
+    struct pollfd p = { .fd = fd, .events = POLLOUT };
+    if (poll(&p, 1, 0) < 0)
+        return errno == EINTR ? 0 : -errno;
+    int err = 0;
+    socklen_t len = sizeof err;
+    if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
+        return -errno;
+    if (err != 0)
+        return -err;
+    return (p.revents & (POLLOUT | POLLHUP | POLLERR)) ? 1 : 0;
+}
+
+int strand_connect(int fd, const struct sockaddr *addr, socklen_t addrlen, int64_t deadline)
+{
+    if (addr == NULL)
+        return -EINVAL;
+    int err = 0;
+    strand__fdrec *rec = strand__fd_get(fd, &err);
+    if (rec == NULL)
+        return err;
+    if (atomic_load_explicit(&rec->kind, memory_order_acquire) != STRAND__FD_SOCK)
+        return -ENOTSOCK;
+    unsigned seq = strand__fd_seq(rec, STRAND__DIR_WRITE);
+    if (connect(fd, addr, addrlen) == 0)
+        return 0;
+    int e = errno;
+    if (e == EISCONN)
+        return -EISCONN;
+    if (e != EINPROGRESS && e != EALREADY && e != EINTR)
+        return -e;
+    for (;;) {
+        int rc = strand__fd_wait(rec, fd, STRAND__DIR_WRITE, seq, deadline);
+        if (rc == -EAGAIN)
+            return -EINPROGRESS; /* deadline 0: the connect goes on; call again to finish */
+        if (rc < 0)
+            return rc;
+        seq = strand__fd_seq(rec, STRAND__DIR_WRITE);
+        int done = connect_done(fd);
+        if (done != 0)
+            return done < 0 ? done : 0;
+    }
+}

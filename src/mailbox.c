@@ -1,0 +1,210 @@
+/*
+ * mailbox.c - per-strand mailboxes (BEAM style): strand_send copies a message into the
+ * target's queue; the target takes the oldest (strand_recv) or the oldest one a predicate
+ * accepts (strand_recv_match), leaving the rest in order.
+ *
+ * Invariants:
+ *  - s->mbox.lock guards head, tail, count and waiter. Senders only append at the tail;
+ *    only the owning strand unlinks and frees nodes. So the owner may read nodes (and the
+ *    `next` links of every node but the tail it last saw under the lock) without the lock:
+ *    message contents never change after they are published.
+ *  - Delivery runs inside strand__with_live, so the target cannot finish (and drain its
+ *    mailbox) while a message is being appended; after the exit path's drain no send can
+ *    reach the strand, so a message is either received, dropped by the drain (counted as
+ *    STRAND__STAT_MAILBOX_DROPPED), or refused with -ESRCH - never lost silently.
+ *  - At most one waiter (the owner's) is registered. A sender claims it, clears the
+ *    pointer, and wakes it after the lock is released; the owner cannot finish before that
+ *    wake, so waking outside the lock is safe.
+ */
+#include "waitq.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+struct strand__msg {
+    struct strand__msg *next;
+    int64_t             from;
+    size_t              len;
+    _Alignas(16) unsigned char data[];
+};
+
+struct deliver {
+    struct strand__msg *msg;
+    strand__waiter     *wake;
+};
+
+static int deliver(struct strand *s, void *ctx)
+{
+    struct deliver *d = ctx;
+    strand__mailbox *mb = &s->mbox;
+    strand__spin_lock(&mb->lock);
+    if (mb->tail != NULL)
+        mb->tail->next = d->msg;
+    else
+        mb->head = d->msg;
+    mb->tail = d->msg;
+    mb->count++;
+    strand__waiter *w = mb->waiter;
+    if (w != NULL && strand__waiter_claim(w)) {
+        mb->waiter = NULL;
+        w->status = 0;
+        d->wake = w;
+    }
+    strand__spin_unlock(&mb->lock);
+    return 0;
+}
+
+int strand_send(int64_t to, const void *msg, size_t len)
+{
+    if (msg == NULL && len > 0)
+        return -EINVAL;
+    if (len > SIZE_MAX / 2)
+        return -EINVAL;
+    if (to <= 0)
+        return -ESRCH;
+    struct strand__msg *m = malloc(sizeof *m + len);
+    if (m == NULL)
+        return -ENOMEM;
+    m->next = NULL;
+    m->from = strand_self();
+    m->len = len;
+    if (len > 0)
+        memcpy(m->data, msg, len);
+
+    struct deliver d = { m, NULL };
+    int rc = strand__with_live(to, deliver, &d);
+    if (rc != 0) {
+        free(m);
+        return rc;
+    }
+    if (d.wake != NULL)
+        strand__waiter_wake(d.wake);
+    strand__stat_add(STRAND__STAT_MAILBOX_SENT, 1);
+    return 0;
+}
+
+/* Unlink `m` (whose predecessor is `prev`, NULL for the head) under the lock. */
+static void unlink_msg(strand__mailbox *mb, struct strand__msg *prev, struct strand__msg *m)
+{
+    strand__spin_lock(&mb->lock);
+    if (prev == NULL)
+        mb->head = m->next;
+    else
+        prev->next = m->next;
+    if (mb->tail == m)
+        mb->tail = prev;
+    mb->count--;
+    strand__spin_unlock(&mb->lock);
+}
+
+static ssize_t take(strand__mailbox *mb, struct strand__msg *prev, struct strand__msg *m,
+                    void *buf, size_t cap, int64_t *from)
+{
+    if (m->len > cap)
+        return -EMSGSIZE; /* it stays queued */
+    unlink_msg(mb, prev, m);
+    if (m->len > 0)
+        memcpy(buf, m->data, m->len);
+    if (from != NULL)
+        *from = m->from;
+    ssize_t n = (ssize_t)m->len;
+    free(m);
+    return n;
+}
+
+/* Wait for a message newer than `seen` (NULL: for any message). Returns 0 when there is
+ * one (maybe already), -EAGAIN/-ETIMEDOUT otherwise. */
+static int wait_for_more(struct strand *cur, struct strand__msg *seen, int64_t deadline)
+{
+    strand__mailbox *mb = &cur->mbox;
+    strand__spin_lock(&mb->lock);
+    bool more = seen == NULL ? mb->head != NULL : seen->next != NULL;
+    if (more || deadline == 0) {
+        strand__spin_unlock(&mb->lock);
+        return more ? 0 : -EAGAIN;
+    }
+    if (deadline > 0 && deadline <= strand_now()) {
+        strand__spin_unlock(&mb->lock);
+        return -ETIMEDOUT;
+    }
+    strand__waiter w;
+    strand__waiter_prepare(&w, NULL);
+    w.data = 0;
+    w.status = 0;
+    w.obj = mb;
+    mb->waiter = &w;
+    strand__set_wait(cur, STRAND__WAIT_MAILBOX, mb, 0);
+    strand__spin_unlock(&mb->lock);
+
+    int rc = strand__waiter_block(&w, deadline);
+    if (rc == -ETIMEDOUT) {
+        strand__spin_lock(&mb->lock);
+        if (mb->waiter == &w)
+            mb->waiter = NULL;
+        strand__spin_unlock(&mb->lock);
+    }
+    return rc;
+}
+
+static ssize_t recv_common(strand_match_fn pred, void *ctx, void *buf, size_t cap,
+                           int64_t *from, int64_t deadline)
+{
+    if (buf == NULL && cap > 0)
+        return -EINVAL;
+    struct strand *cur = strand__current();
+    if (cur == NULL)
+        return -EPERM;
+    strand__mailbox *mb = &cur->mbox;
+    struct strand__msg *seen = NULL; /* the newest message the predicate refused */
+
+    for (;;) {
+        /* Snapshot the list under the lock; then examine it without. */
+        strand__spin_lock(&mb->lock);
+        struct strand__msg *m = seen == NULL ? mb->head : seen->next;
+        struct strand__msg *last = mb->tail;
+        strand__spin_unlock(&mb->lock);
+        struct strand__msg *prev = seen;
+        while (m != NULL) {
+            if (pred == NULL || pred(m->data, m->len, m->from, ctx))
+                return take(mb, prev, m, buf, cap, from);
+            prev = seen = m;
+            m = m == last ? NULL : m->next;
+        }
+        int rc = wait_for_more(cur, seen, deadline);
+        if (rc != 0)
+            return rc;
+    }
+}
+
+ssize_t strand_recv(void *buf, size_t cap, int64_t *from, int64_t deadline)
+{
+    return recv_common(NULL, NULL, buf, cap, from, deadline);
+}
+
+ssize_t strand_recv_match(strand_match_fn pred, void *ctx, void *buf, size_t cap,
+                          int64_t *from, int64_t deadline)
+{
+    if (pred == NULL)
+        return -EINVAL;
+    return recv_common(pred, ctx, buf, cap, from, deadline);
+}
+
+void strand__mailbox_drain(struct strand *s)
+{
+    strand__mailbox *mb = &s->mbox;
+    strand__spin_lock(&mb->lock);
+    struct strand__msg *m = mb->head;
+    mb->head = mb->tail = NULL;
+    mb->count = 0;
+    mb->waiter = NULL;
+    strand__spin_unlock(&mb->lock);
+    uint64_t n = 0;
+    while (m != NULL) {
+        struct strand__msg *next = m->next;
+        free(m);
+        m = next;
+        n++;
+    }
+    if (n > 0)
+        strand__stat_add(STRAND__STAT_MAILBOX_DROPPED, n);
+}

@@ -1,0 +1,224 @@
+/*
+ * select.c - strand_select: wait on several channel operations, take the first ready.
+ *
+ * How (as Go's selectgo):
+ *  1. Shuffle the case order (fairness among ready cases) and sort the distinct channels
+ *     by address; lock them all in that order (a total order, so two selects can never
+ *     deadlock on each other's locks; the same channel in two cases is locked once).
+ *  2. With every lock held, try each case in the shuffled order with the same helpers as
+ *     strand_chan_send/recv; the first that completes fires.
+ *  3. Otherwise register one waiter per case, all sharing one claim word, then unlock and
+ *     block on the first waiter (the primary). A waker claims whichever case waiter it
+ *     dequeues - the shared claim lets exactly one case (or the timeout) win - writes that
+ *     case's status and wakes the primary (waiter->data points to it, see waitq.h).
+ *  4. On return, every case waiter that no waker claimed is unregistered from its channel
+ *     (one lock at a time is enough for removal).
+ * Invariants: between 3 and 4 the case waiters live on this stack and each is counted in
+ * its channel's nwait; case statuses stay STATUS_PENDING except the one a waker claimed.
+ */
+#include "chan_internal.h"
+
+#include <limits.h>
+#include <stdlib.h>
+
+#define SELECT_INLINE 8                /* cases handled without malloc */
+#define SELECT_MAX (1 << 16)
+#define STATUS_PENDING INT_MIN
+
+/* A per-thread xorshift generator. Not inlined: the TLS address must be computed afresh on
+ * each call, as the strand may have moved to another thread since the last one. */
+static STRAND__NOINLINE uint32_t select_rand(void)
+{
+    static _Thread_local uint64_t x;
+    if (x == 0)
+        x = ((uint64_t)(uintptr_t)&x ^ (uint64_t)strand_now() * 0x9E3779B97F4A7C15ull) | 1;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    return (uint32_t)((x * 0x2545F4914F6CDD1Dull) >> 32);
+}
+
+static int chan_addr_cmp(const void *a, const void *b)
+{
+    uintptr_t x = (uintptr_t)*(struct strand_chan *const *)a;
+    uintptr_t y = (uintptr_t)*(struct strand_chan *const *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Sort the n channels in place and drop duplicates; returns how many remain. */
+static int sort_unique(struct strand_chan **chans, int n)
+{
+    if (n > 16) {
+        qsort(chans, (size_t)n, sizeof *chans, chan_addr_cmp);
+    } else {
+        for (int i = 1; i < n; i++) {
+            struct strand_chan *c = chans[i];
+            int j = i - 1;
+            for (; j >= 0 && (uintptr_t)chans[j] > (uintptr_t)c; j--)
+                chans[j + 1] = chans[j];
+            chans[j + 1] = c;
+        }
+    }
+    int m = 0;
+    for (int i = 0; i < n; i++) {
+        if (m == 0 || chans[m - 1] != chans[i])
+            chans[m++] = chans[i];
+    }
+    return m;
+}
+
+static void lock_all(struct strand_chan **chans, int m)
+{
+    for (int i = 0; i < m; i++)
+        strand__wlock_acquire(&chans[i]->lock);
+}
+
+static void unlock_all(struct strand_chan **chans, int m)
+{
+    for (int i = m - 1; i >= 0; i--)
+        strand__wlock_release(&chans[i]->lock);
+}
+
+static int validate(strand_select_case *cases, int n)
+{
+    if (n < 0 || n > SELECT_MAX || (n > 0 && cases == NULL))
+        return -EINVAL;
+    for (int i = 0; i < n; i++) {
+        strand_select_case *c = &cases[i];
+        if (c->chan == NULL || c->elem == NULL)
+            return -EINVAL;
+        if (c->op != STRAND_SELECT_SEND && c->op != STRAND_SELECT_RECV)
+            return -EINVAL;
+        c->status = 0;
+    }
+    return 0;
+}
+
+/* A select with no cases: a sleep until the deadline (forever would never return). */
+static int select_none(int64_t deadline)
+{
+    if (deadline == 0)
+        return -EAGAIN;
+    if (deadline < 0)
+        return -EINVAL;
+    strand__waiter w;
+    strand__waiter_prepare(&w, NULL);
+    w.data = 0;
+    return strand__waiter_block(&w, deadline);
+}
+
+struct select_scratch {
+    int                 *order;
+    struct strand_chan **chans;
+    strand__waiter      *w;
+};
+
+/* Steps 3 and 4: register on every case, block, unregister. Locks held on entry. */
+static int select_block(strand_select_case *cases, int n, struct select_scratch *sc, int m,
+                        int64_t deadline)
+{
+    atomic_int claim = 0;
+    strand__waiter *w = sc->w;
+    for (int i = 0; i < n; i++) {
+        struct strand_chan *ch = cases[i].chan;
+        strand__waiter_prepare(&w[i], &claim);
+        w[i].elem = cases[i].elem;
+        w[i].index = i;
+        w[i].status = STATUS_PENDING;
+        w[i].data = i == 0 ? 0 : (uintptr_t)&w[0];
+        strand__waitq_push(cases[i].op == STRAND_SELECT_SEND ? &ch->sendq : &ch->recvq,
+                           &w[i], ch);
+        ch->nwait++;
+    }
+    struct strand *cur = strand__current();
+    if (cur != NULL)
+        strand__set_wait(cur, STRAND__WAIT_SELECT, cases, n);
+    unlock_all(sc->chans, m);
+
+    int rc = strand__waiter_block(&w[0], deadline);
+    int fired = -1;
+    if (rc != -ETIMEDOUT) {
+        for (int i = 0; i < n; i++) {
+            if (w[i].status != STATUS_PENDING) {
+                fired = i;
+                break;
+            }
+        }
+    }
+    for (int i = 0; i < n; i++) {
+        if (i != fired)
+            strand__chan_unregister(cases[i].chan, &w[i], cases[i].op == STRAND_SELECT_SEND);
+    }
+    if (fired < 0)
+        return rc == -ETIMEDOUT ? -ETIMEDOUT : -EPROTO; /* -EPROTO: a broken wake, never */
+    cases[fired].status = w[fired].status;
+    return fired;
+}
+
+static int select_run(strand_select_case *cases, int n, struct select_scratch *sc,
+                      int64_t deadline)
+{
+    /* step 1: a random permutation of the cases, and the channels in lock order */
+    for (int i = 0; i < n; i++) {
+        int j = (int)(select_rand() % (uint32_t)(i + 1));
+        sc->order[i] = sc->order[j];
+        sc->order[j] = i;
+        sc->chans[i] = cases[i].chan;
+    }
+    int m = sort_unique(sc->chans, n);
+    lock_all(sc->chans, m);
+
+    /* step 2: anything ready? */
+    for (int k = 0; k < n; k++) {
+        int i = sc->order[k];
+        strand_select_case *c = &cases[i];
+        strand__waiter *wake = NULL;
+        int rc = c->op == STRAND_SELECT_SEND ? strand__chan_try_send(c->chan, c->elem, &wake)
+                                              : strand__chan_try_recv(c->chan, c->elem, &wake);
+        if (rc == -EAGAIN)
+            continue;
+        unlock_all(sc->chans, m);
+        if (wake != NULL)
+            strand__waitq_wake(wake);
+        c->status = rc;
+        return i;
+    }
+    if (deadline == 0) {
+        unlock_all(sc->chans, m);
+        return -EAGAIN;
+    }
+    if (deadline > 0 && deadline <= strand_now()) {
+        unlock_all(sc->chans, m);
+        return -ETIMEDOUT;
+    }
+    return select_block(cases, n, sc, m, deadline);
+}
+
+int strand_select(strand_select_case *cases, int n, int64_t deadline)
+{
+    int rc = validate(cases, n);
+    if (rc != 0)
+        return rc;
+    if (n == 0)
+        return select_none(deadline);
+
+    int order_buf[SELECT_INLINE];
+    struct strand_chan *chans_buf[SELECT_INLINE];
+    strand__waiter w_buf[SELECT_INLINE];
+    struct select_scratch sc = { order_buf, chans_buf, w_buf };
+    void *heap = NULL;
+    if (n > SELECT_INLINE) {
+        heap = malloc((size_t)n * (sizeof(int) + sizeof(struct strand_chan *) +
+                                   sizeof(strand__waiter)));
+        if (heap == NULL)
+            return -ENOMEM;
+        sc.w = heap;
+        sc.chans = (struct strand_chan **)(sc.w + n);
+        sc.order = (int *)(sc.chans + n);
+    }
+    rc = select_run(cases, n, &sc, deadline);
+    free(heap);
+    if (rc >= 0 && cases[rc].status == 0)
+        strand__stat_add(STRAND__STAT_CHAN_OPS, 1);
+    return rc;
+}

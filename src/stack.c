@@ -1,0 +1,442 @@
+/*
+ * stack.c - strand stacks: carved from large mappings, guarded while the mapping budget
+ * lasts, canaried past it, pooled for reuse, trimmed while pooled.
+ *
+ * Layout. A stack of the default size Z is one region of Z bytes inside a slab of
+ * SLAB_STACKS regions. The control block (struct strand) sits at the top of its region,
+ * the stack grows down from just below it, so a strand that never goes deep touches one
+ * page: its top page. The kernel commits pages lazily (MAP_NORESERVE), so the rest costs
+ * address space only.
+ *   guarded slab:   [guard|stack .. cb][guard|stack .. cb]...   (guard = PROT_NONE page)
+ *   canaried slab:  regions start (page - CANARY) bytes into the slab, so each region's
+ *                   canary (its lowest CANARY bytes) shares a page with the control block
+ *                   of the region below it: a canary costs no extra page.
+ * Why both: a guard page splits a mapping, costing two of the kernel's vm.max_map_count
+ * mappings (65,530 by default) per stack. Stacks are guarded while the guarded ones fit
+ * in half of what the process may still map; past that, slabs are unguarded and each
+ * stack's canary is checked at every switch out and on release (sched.c, strand.c). One
+ * million live strands thus fit a stock kernel.
+ *
+ * Pool. A freed stack goes to the freeing worker's cache (no lock, untrimmed: it is the
+ * next one that worker spawns on); a full cache spills to the global pool (mutex), where
+ * everything below the top page is handed back with madvise(MADV_DONTNEED); past
+ * pool_capacity the stack is dropped entirely (the top page too) and kept only as
+ * address space on the cold list, reused before any new slab is mapped. Stacks of a
+ * non-default size get their own mapping and are unmapped when freed.
+ *
+ * Threads. Caches are per worker (owner only); the pool, the cold list and the slab table
+ * are under `pool_lock`. strand__stack_find reads the slab table without locks (from a
+ * signal handler): entries are published with a release store of `nslabs`.
+ */
+#include "internal.h"
+#include "worker.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#if defined(STRAND_VALGRIND)
+#include <valgrind/valgrind.h>
+#endif
+#if defined(STRAND_ASAN)
+#include <sanitizer/asan_interface.h>
+#endif
+
+#define SLAB_STACKS 64
+#define MAX_SLABS   (1u << 17)
+#define CANARY      64
+#define CANARY_WORD 0x5354524e44435259ull /* "STRNDCRY" */
+
+typedef struct slab {
+    uintptr_t base;   /* first region */
+    size_t    stride; /* region size */
+    uint32_t  count;  /* regions */
+    uint8_t   guarded;
+} slab;
+
+static slab slabs[MAX_SLABS];
+static atomic_uint nslabs;
+static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct strand *pool_head;  /* warm, trimmed; linked through cb->next */
+static size_t pool_count;
+static struct strand **cold;      /* dropped entirely; an array, not a list: */
+static size_t cold_count, cold_cap; /* writing a link would commit the page again */
+static size_t page_size;
+static long map_budget;           /* mappings we may spend on guards */
+static long maps_spent;
+static atomic_ulong bytes_held, n_guarded, n_canary;
+
+static size_t page(void)
+{
+    if (!page_size)
+        page_size = (size_t)sysconf(_SC_PAGESIZE);
+    return page_size;
+}
+
+static long read_max_map_count(void)
+{
+    long v = 65530;
+    FILE *f = fopen("/proc/sys/vm/max_map_count", "r");
+    if (f) {
+        if (fscanf(f, "%ld", &v) != 1)
+            v = 65530;
+        fclose(f);
+    }
+    return v;
+}
+
+static long count_current_maps(void)
+{
+    long n = 0;
+    int c;
+    FILE *f = fopen("/proc/self/maps", "r");
+    if (!f)
+        return 1024;
+    while ((c = fgetc(f)) != EOF)
+        n += c == '\n';
+    fclose(f);
+    return n;
+}
+
+/* Half of what the process may still map goes to guard pages; the rest is left to the
+ * program (malloc arenas, libraries, its own mappings). Called under pool_lock. */
+static void budget_init(void)
+{
+    if (map_budget)
+        return;
+    long left = read_max_map_count() - count_current_maps();
+    map_budget = left > 2 ? left / 2 : 1;
+}
+
+static uintptr_t region_cb(uintptr_t region, size_t stride)
+{
+    uintptr_t top = region + stride - sizeof(struct strand);
+    return top & ~(uintptr_t)(STRAND__CACHELINE - 1);
+}
+
+static struct strand *cb_of(const slab *sl, uint32_t i)
+{
+    return (struct strand *)region_cb(sl->base + (uintptr_t)i * sl->stride, sl->stride);
+}
+
+static void write_canary(uintptr_t region)
+{
+    uint64_t *w = (uint64_t *)region;
+    for (size_t i = 0; i < CANARY / sizeof(uint64_t); i++)
+        w[i] = CANARY_WORD ^ (region + i);
+}
+
+static void cb_setup(struct strand *s, uintptr_t region, size_t stride, bool guarded)
+{
+    uintptr_t lo = region + (guarded ? page() : CANARY);
+    memset(s, 0, sizeof *s);
+    s->stack_lo = (void *)lo;
+    s->stack_size = stride;
+    s->guarded = guarded;
+}
+
+static uintptr_t cb_region(const struct strand *s)
+{
+    return (uintptr_t)s->stack_lo - (s->guarded ? page() : CANARY);
+}
+
+static int slab_register(uintptr_t base, size_t stride, uint32_t count, bool guarded)
+{
+    unsigned n = atomic_load_explicit(&nslabs, memory_order_relaxed);
+    if (n >= MAX_SLABS)
+        return -ENOMEM;
+    slabs[n] = (slab){base, stride, count, guarded};
+    /* release: a signal handler that sees the new count sees the entry */
+    atomic_store_explicit(&nslabs, n + 1, memory_order_release);
+    return 0;
+}
+
+/* Map a slab of default-size stacks and put all but the first on the warm pool.
+ * Called under pool_lock. */
+static struct strand *slab_new(size_t stride)
+{
+    budget_init();
+    bool guarded = maps_spent + 2 * SLAB_STACKS + 1 <= map_budget;
+    size_t off = guarded ? 0 : page() - CANARY;
+    size_t len = (size_t)SLAB_STACKS * stride + (guarded ? 0 : page());
+    void *m = mmap(NULL, len, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (m == MAP_FAILED)
+        return NULL;
+    uintptr_t base = (uintptr_t)m + off;
+    if (guarded) {
+        for (uint32_t i = 0; i < SLAB_STACKS; i++)
+            if (mprotect((void *)(base + i * stride), page(), PROT_NONE) != 0) {
+                munmap(m, len);
+                return NULL;
+            }
+        maps_spent += 2 * SLAB_STACKS;
+    } else {
+        maps_spent += 1;
+    }
+    if (slab_register(base, stride, SLAB_STACKS, guarded) != 0) {
+        munmap(m, len);
+        return NULL;
+    }
+    atomic_fetch_add_explicit(&bytes_held, len, memory_order_relaxed);
+    atomic_fetch_add_explicit(guarded ? &n_guarded : &n_canary, SLAB_STACKS, memory_order_relaxed);
+    const slab *sl = &slabs[atomic_load_explicit(&nslabs, memory_order_relaxed) - 1];
+    for (uint32_t i = SLAB_STACKS; i-- > 1;) {
+        struct strand *s = cb_of(sl, i);
+        uintptr_t region = sl->base + (uintptr_t)i * stride;
+        cb_setup(s, region, stride, guarded);
+        if (!guarded)
+            write_canary(region);
+        s->next = pool_head;
+        pool_head = s;
+        pool_count++;
+    }
+    struct strand *s = cb_of(sl, 0);
+    cb_setup(s, sl->base, stride, guarded);
+    if (!guarded)
+        write_canary(sl->base);
+    return s;
+}
+
+static void unpoison(struct strand *s)
+{
+#if defined(STRAND_ASAN)
+    /* A strand that ended was switched away from, so its frames never returned and left
+     * their redzones poisoned; the next strand on this stack starts clean. */
+    ASAN_UNPOISON_MEMORY_REGION(s->stack_lo, (uintptr_t)s - (uintptr_t)s->stack_lo);
+#else
+    (void)s;
+#endif
+}
+
+static void vg_register(struct strand *s)
+{
+#if defined(STRAND_VALGRIND)
+    s->valgrind_id = VALGRIND_STACK_REGISTER(s->stack_lo, (char *)s);
+#else
+    (void)s;
+#endif
+}
+
+static void vg_deregister(struct strand *s)
+{
+#if defined(STRAND_VALGRIND)
+    VALGRIND_STACK_DEREGISTER(s->valgrind_id);
+#else
+    (void)s;
+#endif
+}
+
+/* Reset a pooled control block for a new strand (keeps the stack fields). */
+static struct strand *reuse(struct strand *s)
+{
+    void *lo = s->stack_lo;
+    size_t size = s->stack_size;
+    uint8_t guarded = s->guarded;
+    memset(s, 0, sizeof *s);
+    s->stack_lo = lo;
+    s->stack_size = size;
+    s->guarded = guarded;
+    unpoison(s);
+    vg_register(s);
+    return s;
+}
+
+static struct strand *pool_take(size_t stride)
+{
+    struct strand *s = NULL;
+    pthread_mutex_lock(&pool_lock);
+    if (pool_head) {
+        s = pool_head;
+        pool_head = s->next;
+        pool_count--;
+    } else if (cold_count) {
+        s = cold[--cold_count];
+    } else {
+        s = slab_new(stride);
+    }
+    pthread_mutex_unlock(&pool_lock);
+    return s;
+}
+
+/* Give back every page below the top one (the control block's). */
+static void trim(struct strand *s, bool all)
+{
+    uintptr_t lo = ((uintptr_t)s->stack_lo + page() - 1) & ~(uintptr_t)(page() - 1);
+    uintptr_t top_page = (uintptr_t)s & ~(uintptr_t)(page() - 1);
+    if (top_page > lo)
+        madvise((void *)lo, top_page - lo, MADV_DONTNEED);
+    if (all && s->guarded) /* a canaried top page also holds a neighbour's canary */
+        madvise((void *)top_page, page(), MADV_DONTNEED);
+}
+
+static void pool_give(struct strand *s)
+{
+    trim(s, false);
+    pthread_mutex_lock(&pool_lock);
+    if (pool_count < strand__cfg.pool_capacity) {
+        s->next = pool_head;
+        pool_head = s;
+        pool_count++;
+        pthread_mutex_unlock(&pool_lock);
+        return;
+    }
+    if (cold_count == cold_cap) {
+        size_t cap = cold_cap ? cold_cap * 2 : 1024;
+        struct strand **c = realloc(cold, cap * sizeof *c);
+        if (!c) { /* keep it warm rather than lose it */
+            s->next = pool_head;
+            pool_head = s;
+            pool_count++;
+            pthread_mutex_unlock(&pool_lock);
+            return;
+        }
+        cold = c;
+        cold_cap = cap;
+    }
+    cold[cold_count++] = s;
+    pthread_mutex_unlock(&pool_lock);
+    trim(s, true);
+}
+
+/* ---- stacks of a non-default size: a mapping each */
+
+static struct strand *single_new(size_t size)
+{
+    pthread_mutex_lock(&pool_lock);
+    budget_init();
+    bool guarded = maps_spent + 2 <= map_budget;
+    if (guarded)
+        maps_spent += 2;
+    pthread_mutex_unlock(&pool_lock);
+    void *m = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+                   -1, 0);
+    if (m == MAP_FAILED)
+        return NULL;
+    uintptr_t base = (uintptr_t)m;
+    if (guarded && mprotect(m, page(), PROT_NONE) != 0) {
+        munmap(m, size);
+        return NULL;
+    }
+    if (!guarded)
+        write_canary(base);
+    struct strand *s = (struct strand *)region_cb(base, size);
+    cb_setup(s, base, size, guarded);
+    atomic_fetch_add_explicit(&bytes_held, size, memory_order_relaxed);
+    atomic_fetch_add_explicit(guarded ? &n_guarded : &n_canary, 1, memory_order_relaxed);
+    if (guarded) {
+        pthread_mutex_lock(&pool_lock);
+        if (slab_register(base, size, 1, true) != 0)
+            guarded = false; /* still guarded by the kernel; only the report is lost */
+        pthread_mutex_unlock(&pool_lock);
+    }
+    return s;
+}
+
+/* Forget the slab entry of an unmapped single stack (it can't be reused by index, so it
+ * is turned into an empty one that matches nothing). */
+static void single_forget(uintptr_t base)
+{
+    unsigned n = atomic_load_explicit(&nslabs, memory_order_acquire);
+    for (unsigned i = 0; i < n; i++)
+        if (slabs[i].base == base && slabs[i].count == 1)
+            slabs[i].count = 0;
+}
+
+static void single_free(struct strand *s)
+{
+    uintptr_t base = cb_region(s);
+    size_t size = s->stack_size;
+    bool guarded = s->guarded;
+    pthread_mutex_lock(&pool_lock);
+    if (guarded) {
+        single_forget(base);
+        maps_spent -= 2;
+    }
+    pthread_mutex_unlock(&pool_lock);
+    atomic_fetch_sub_explicit(&bytes_held, size, memory_order_relaxed);
+    atomic_fetch_sub_explicit(guarded ? &n_guarded : &n_canary, 1, memory_order_relaxed);
+    munmap((void *)base, size);
+}
+
+/* ---- the interface */
+
+static size_t round_size(size_t size)
+{
+    return (size + page() - 1) & ~(page() - 1);
+}
+
+struct strand *strand__stack_alloc(size_t size)
+{
+    size_t def = round_size(strand__cfg.stack_size);
+    size = round_size(size ? size : def);
+    struct strand *s;
+    if (size != def) {
+        s = single_new(size);
+        return s ? reuse(s) : NULL;
+    }
+    struct strand__worker *w = strand__worker_self();
+    s = w ? strand__worker_stack_pop(w) : NULL;
+    if (!s)
+        s = pool_take(size);
+    return s ? reuse(s) : NULL;
+}
+
+void strand__stack_free(struct strand *s)
+{
+    vg_deregister(s);
+    if (s->stack_size != round_size(strand__cfg.stack_size)) {
+        single_free(s);
+        return;
+    }
+    struct strand__worker *w = strand__worker_self();
+    if (w && strand__worker_stack_push(w, s))
+        return;
+    pool_give(s);
+}
+
+/* Spill a worker cache's overflow to the pool (sched.c calls this with stacks it evicts). */
+void strand__stack_spill(struct strand *s)
+{
+    pool_give(s);
+}
+
+bool strand__stack_check(const struct strand *s)
+{
+    if (s->guarded)
+        return true;
+    uintptr_t region = cb_region(s);
+    const uint64_t *w = (const uint64_t *)region;
+    for (size_t i = 0; i < CANARY / sizeof(uint64_t); i++)
+        if (w[i] != (CANARY_WORD ^ (region + i)))
+            return false;
+    return true;
+}
+
+struct strand *strand__stack_find(const void *addr)
+{
+    uintptr_t a = (uintptr_t)addr;
+    unsigned n = atomic_load_explicit(&nslabs, memory_order_acquire);
+    for (unsigned i = 0; i < n; i++) {
+        const slab *sl = &slabs[i];
+        if (!sl->count || a < sl->base || a >= sl->base + sl->count * sl->stride)
+            continue;
+        uint32_t k = (uint32_t)((a - sl->base) / sl->stride);
+        uintptr_t region = sl->base + (uintptr_t)k * sl->stride;
+        /* a fault in the guard page, or in the lowest page of a canaried stack */
+        if (a < region + page())
+            return cb_of(sl, k);
+        return NULL;
+    }
+    return NULL;
+}
+
+void strand__stack_stats(uint64_t *bytes, uint64_t *guarded, uint64_t *canary)
+{
+    *bytes = atomic_load_explicit(&bytes_held, memory_order_relaxed);
+    *guarded = atomic_load_explicit(&n_guarded, memory_order_relaxed);
+    *canary = atomic_load_explicit(&n_canary, memory_order_relaxed);
+}

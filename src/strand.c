@@ -1,0 +1,382 @@
+/*
+ * strand.c - a strand's life: ids, spawn, join, detach, exit.
+ *
+ * Ids. An id names a slot of the id table and a generation of that slot:
+ * id = generation << 24 | slot, slot >= 1. Freeing a slot bumps its generation, so a
+ * stale id never matches a new strand (ids are never reused while generations last:
+ * 2^39 reuses of one slot). The table is two-level (chunks of 4096 slots, allocated on
+ * demand, never freed) so lookups are lock-free and entries never move.
+ *
+ * A slot outlives its strand's stack: a joinable strand that ends leaves its result in
+ * the slot (ZOMBIE) and its stack goes straight back to the pool; strand_join takes the
+ * result and frees the slot. Each slot has a spinlock that orders the three parties that
+ * may race on it: the strand ending, a joiner, and strand_detach / strand__with_live.
+ *
+ * Slot states: FREE -> LIVE (spawn) -> ZOMBIE (exit, joinable) -> FREE (join)
+ *              LIVE -> DETACHED (detach) -> FREE (exit)
+ *              LIVE -> FREE (exit with a joiner waiting: the joiner gets the result)
+ *              ZOMBIE -> FREE (detach)
+ */
+#include "internal.h"
+#include "worker.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SLOT_BITS   24
+#define CHUNK_BITS  12
+#define CHUNK_SLOTS (1u << CHUNK_BITS)
+#define MAX_CHUNKS  (1u << (SLOT_BITS - CHUNK_BITS))
+
+enum { SLOT_FREE = 0, SLOT_LIVE, SLOT_DETACHED, SLOT_ZOMBIE };
+
+typedef struct slot {
+    strand__spinlock lock;
+    uint8_t          state;
+    uint64_t         gen;
+    struct strand   *s;
+    void            *result;
+    strand__waiter  *joiner;
+} slot;
+
+static _Atomic(slot *) chunks[MAX_CHUNKS];
+static pthread_mutex_t free_lock = PTHREAD_MUTEX_INITIALIZER;
+static uint32_t *free_slots; /* freed slot numbers (a stack) */
+static size_t nfree, free_cap;
+static uint32_t next_fresh = 1; /* slot 0 is never used: ids are > 0 */
+
+static slot *slot_at(uint32_t n)
+{
+    slot *c = atomic_load_explicit(&chunks[n >> CHUNK_BITS], memory_order_acquire);
+    return c ? &c[n & (CHUNK_SLOTS - 1)] : NULL;
+}
+
+static int64_t make_id(uint32_t n, uint64_t gen)
+{
+    return (int64_t)(gen << SLOT_BITS | n);
+}
+
+/* Lock the slot an id names if it still names it; NULL otherwise. */
+static slot *slot_lock(int64_t id)
+{
+    if (id <= 0)
+        return NULL;
+    uint32_t n = (uint32_t)(id & ((1 << SLOT_BITS) - 1));
+    slot *sl = slot_at(n);
+    if (!sl)
+        return NULL;
+    strand__spin_lock(&sl->lock);
+    if (sl->state == SLOT_FREE || make_id(n, sl->gen) != id) {
+        strand__spin_unlock(&sl->lock);
+        return NULL;
+    }
+    return sl;
+}
+
+/* ---- allocation of slot numbers: a per-worker cache over a global stack */
+
+static bool refill(struct strand__worker *w)
+{
+    pthread_mutex_lock(&free_lock);
+    while (w->nslots < SLOT_CACHE / 2 && nfree)
+        w->slots[w->nslots++] = free_slots[--nfree];
+    while (w->nslots < SLOT_CACHE / 2 && next_fresh < (1u << SLOT_BITS)) {
+        uint32_t n = next_fresh;
+        if (!slot_at(n)) {
+            slot *c = calloc(CHUNK_SLOTS, sizeof *c);
+            if (!c)
+                break;
+            atomic_store_explicit(&chunks[n >> CHUNK_BITS], c, memory_order_release);
+        }
+        w->slots[w->nslots++] = next_fresh++;
+    }
+    pthread_mutex_unlock(&free_lock);
+    return w->nslots > 0;
+}
+
+static void free_push_locked(uint32_t n)
+{
+    if (nfree == free_cap) {
+        size_t cap = free_cap ? free_cap * 2 : 4096;
+        uint32_t *p = realloc(free_slots, cap * sizeof *p);
+        if (!p)
+            return; /* the slot is lost to reuse; its generation still protects it */
+        free_slots = p;
+        free_cap = cap;
+    }
+    free_slots[nfree++] = n;
+}
+
+static int64_t slot_alloc(struct strand *s)
+{
+    struct strand__worker *w = strand__worker_self();
+    uint32_t n = 0;
+    if (w) {
+        if (!w->nslots && !refill(w))
+            return -ENOMEM;
+        n = w->slots[--w->nslots];
+    } else {
+        pthread_mutex_lock(&free_lock);
+        if (nfree) {
+            n = free_slots[--nfree];
+        } else if (next_fresh < (1u << SLOT_BITS)) {
+            n = next_fresh;
+            if (!slot_at(n)) {
+                slot *c = calloc(CHUNK_SLOTS, sizeof *c);
+                if (c)
+                    atomic_store_explicit(&chunks[n >> CHUNK_BITS], c, memory_order_release);
+            }
+            if (slot_at(n))
+                next_fresh++;
+            else
+                n = 0;
+        }
+        pthread_mutex_unlock(&free_lock);
+        if (!n)
+            return -ENOMEM;
+    }
+    slot *sl = slot_at(n);
+    strand__spin_lock(&sl->lock);
+    sl->state = s->detached_at_spawn ? SLOT_DETACHED : SLOT_LIVE;
+    sl->s = s;
+    sl->result = NULL;
+    sl->joiner = NULL;
+    int64_t id = make_id(n, sl->gen);
+    strand__spin_unlock(&sl->lock);
+    s->slot = n;
+    return id;
+}
+
+/* Called with the slot locked; unlocks it. */
+static void slot_free_unlock(slot *sl, uint32_t n)
+{
+    sl->state = SLOT_FREE;
+    sl->s = NULL;
+    sl->joiner = NULL;
+    sl->gen++;
+    strand__spin_unlock(&sl->lock);
+    struct strand__worker *w = strand__worker_self();
+    if (w && w->nslots < SLOT_CACHE) {
+        w->slots[w->nslots++] = n;
+        return;
+    }
+    pthread_mutex_lock(&free_lock);
+    if (w) /* spill half the cache along with it */
+        while (w->nslots > SLOT_CACHE / 2)
+            free_push_locked(w->slots[--w->nslots]);
+    free_push_locked(n);
+    pthread_mutex_unlock(&free_lock);
+}
+
+/* ---- spawn */
+
+static void entry(void *arg)
+{
+    struct strand *s = arg;
+    strand__entry_finish();
+    strand_exit(s->fn(s->arg));
+}
+
+static void copy_name(struct strand *s, const char *name)
+{
+    if (!name)
+        return;
+    size_t i = 0;
+    for (; i < STRAND__NAME_MAX - 1 && name[i]; i++)
+        s->name[i] = name[i];
+    s->name[i] = '\0';
+}
+
+static int check_attr(const strand_attr *a)
+{
+    if (!a)
+        return 0;
+    if (a->priority < 0 || a->priority >= PRIOS)
+        return -EINVAL;
+    if (a->stack_size && (a->stack_size < 16 * 1024 || a->stack_size > (1ull << 30)))
+        return -EINVAL;
+    if (a->worker < 0)
+        return -EINVAL;
+    return 0;
+}
+
+int64_t strand_spawn_attr(strand_fn fn, void *arg, const strand_attr *attr)
+{
+    if (!fn)
+        return -EINVAL;
+    int rc = check_attr(attr);
+    if (rc)
+        return rc;
+    if ((rc = strand__runtime_ensure()) != 0)
+        return rc;
+    if (strand__sched_stopping())
+        return -ECANCELED;
+    if (attr && attr->worker > strand__worker_count())
+        return -EINVAL;
+    struct strand *s = strand__stack_alloc(attr ? attr->stack_size : 0);
+    if (!s)
+        return -ENOMEM;
+    s->fn = fn;
+    s->arg = arg;
+    s->pinned = (int16_t)(attr && attr->worker ? attr->worker - 1 : -1);
+    s->prio = (uint8_t)(attr ? attr->priority : STRAND_PRIO_NORMAL);
+    s->detached_at_spawn = attr && attr->detached;
+    s->registry_index = -1;
+    if (attr)
+        copy_name(s, attr->name);
+    int64_t id = slot_alloc(s);
+    if (id < 0) {
+        strand__stack_free(s);
+        return id;
+    }
+    s->id = id;
+    strand__ctx_make(&s->ctx, s->stack_lo, (size_t)((uintptr_t)s - (uintptr_t)s->stack_lo),
+                     entry, s);
+#if defined(STRAND_TSAN)
+    s->tsan_fiber = __tsan_create_fiber(0);
+#endif
+    s->created_ns = strand_now();
+    strand__registry_add(s);
+    strand__count_spawn();
+    strand__sched_spawn(s);
+    return id;
+}
+
+int64_t strand_spawn(strand_fn fn, void *arg)
+{
+    return strand_spawn_attr(fn, arg, NULL);
+}
+
+/* ---- exit */
+
+void strand_exit(void *result)
+{
+    struct strand *s = strand__current();
+    if (!s) {
+        pthread_exit(result); /* a plain thread: as documented, behaves like pthread_exit */
+    }
+    strand__registry_remove(s);
+    strand__arena_release(s);
+    slot *sl = slot_at(s->slot);
+    strand__spin_lock(&sl->lock);
+    strand__waiter *j = sl->joiner;
+    if (j && strand__waiter_claim(j)) {
+        j->elem = result;
+        j->status = 0;
+        slot_free_unlock(sl, s->slot);
+        strand__waiter_wake(j);
+    } else if (sl->state == SLOT_DETACHED) {
+        slot_free_unlock(sl, s->slot);
+    } else {
+        sl->state = SLOT_ZOMBIE;
+        sl->result = result;
+        sl->s = NULL;
+        strand__spin_unlock(&sl->lock);
+    }
+    /* No send can reach s now: its slot no longer names it as live. */
+    strand__mailbox_drain(s);
+    atomic_store_explicit(&s->state, STRAND__DONE, memory_order_relaxed);
+    strand__stat_add(STRAND__STAT_COMPLETED, 1);
+    strand__schedule(s, 3 /* PREV_EXIT */);
+    __builtin_unreachable();
+}
+
+/* ---- join and detach */
+
+int strand_join_until(int64_t id, void **result, int64_t deadline)
+{
+    if (id <= 0)
+        return -ESRCH;
+    struct strand *me = strand__current();
+    if (me && me->id == id)
+        return -EDEADLK;
+    slot *sl = slot_lock(id);
+    if (!sl)
+        return -ESRCH;
+    if (sl->state == SLOT_ZOMBIE) {
+        if (result)
+            *result = sl->result;
+        slot_free_unlock(sl, (uint32_t)(id & ((1 << SLOT_BITS) - 1)));
+        return 0;
+    }
+    if (sl->state == SLOT_DETACHED || sl->joiner) {
+        strand__spin_unlock(&sl->lock);
+        return -EINVAL;
+    }
+    if (deadline == 0) {
+        strand__spin_unlock(&sl->lock);
+        return -EAGAIN;
+    }
+    strand__waiter w;
+    strand__waiter_prepare(&w, NULL);
+    w.elem = NULL;
+    sl->joiner = &w;
+    if (me)
+        strand__set_wait(me, STRAND__WAIT_JOIN, NULL, id);
+    strand__spin_unlock(&sl->lock);
+    int rc = strand__waiter_block(&w, deadline);
+    if (rc == -ETIMEDOUT) {
+        /* The slot may have changed hands meanwhile: only clear our own registration. */
+        if ((sl = slot_lock(id))) {
+            if (sl->joiner == &w)
+                sl->joiner = NULL;
+            strand__spin_unlock(&sl->lock);
+        }
+        return rc;
+    }
+    if (result)
+        *result = w.elem;
+    return 0;
+}
+
+int strand_join(int64_t id, void **result)
+{
+    return strand_join_until(id, result, STRAND_FOREVER);
+}
+
+int strand_detach(int64_t id)
+{
+    slot *sl = slot_lock(id);
+    if (!sl)
+        return -ESRCH;
+    if (sl->state == SLOT_ZOMBIE) {
+        slot_free_unlock(sl, (uint32_t)(id & ((1 << SLOT_BITS) - 1)));
+        return 0;
+    }
+    if (sl->state == SLOT_DETACHED || sl->joiner) {
+        strand__spin_unlock(&sl->lock);
+        return -EINVAL;
+    }
+    sl->state = SLOT_DETACHED;
+    strand__spin_unlock(&sl->lock);
+    return 0;
+}
+
+int strand__with_live(int64_t id, int (*fn)(struct strand *s, void *ctx), void *ctx)
+{
+    slot *sl = slot_lock(id);
+    if (!sl)
+        return -ESRCH;
+    if (sl->state == SLOT_ZOMBIE) {
+        strand__spin_unlock(&sl->lock);
+        return -ESRCH;
+    }
+    int rc = fn(sl->s, ctx);
+    strand__spin_unlock(&sl->lock);
+    return rc;
+}
+
+/* ---- identity */
+
+int64_t strand_self(void)
+{
+    struct strand *s = strand__current();
+    return s ? s->id : 0;
+}
+
+const char *strand_name(void)
+{
+    struct strand *s = strand__current();
+    return s ? s->name : "";
+}

@@ -1,0 +1,404 @@
+/*
+ * sync.c - synchronisation objects for strands: mutex, condition variable, wait group and
+ * counting semaphore. They park the calling strand (never the worker); a plain thread
+ * blocks on its waiter's futex through the same waiter API.
+ *
+ * Invariants:
+ *  - Each public struct is an opaque byte array in strand.h; the real layout below must
+ *    fit (checked by _Static_assert). All-zero bytes are a valid unlocked mutex, an empty
+ *    condition variable, a zero wait group and a zero semaphore, so static zero
+ *    initialisation works without *_init.
+ *  - Every field is guarded by the object's strand__wlock. Wakers claim a waiter under
+ *    the lock and wake it after releasing the lock.
+ *  - Mutex: `owner` is 0 when unlocked, else the holder's identity (strand id > 0, or a
+ *    negative number per plain thread). Unlock with waiters hands ownership straight to
+ *    the oldest claimable waiter (no barging, FIFO), so a woken locker never re-contends.
+ *  - Semaphore: post hands its unit straight to the oldest claimable waiter, else bumps
+ *    the count. Wait group: reaching zero wakes every waiter.
+ */
+#include "waitq.h"
+
+#include <stdint.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+struct smutex {
+    strand__wlock lock;
+    int64_t       owner;
+    strand__waitq q;
+};
+
+struct scond {
+    strand__wlock lock;
+    strand__waitq q;
+};
+
+struct swg {
+    strand__wlock lock;
+    int64_t       count;
+    strand__waitq q;
+};
+
+struct ssem {
+    strand__wlock lock;
+    int64_t       value;
+    strand__waitq q;
+};
+
+_Static_assert(sizeof(struct smutex) <= sizeof(strand_mutex), "mutex fits");
+_Static_assert(sizeof(struct scond) <= sizeof(strand_cond), "cond fits");
+_Static_assert(sizeof(struct swg) <= sizeof(strand_wg), "wait group fits");
+_Static_assert(sizeof(struct ssem) <= sizeof(strand_sem), "semaphore fits");
+_Static_assert(_Alignof(struct smutex) <= _Alignof(strand_mutex), "mutex alignment");
+_Static_assert(_Alignof(struct ssem) <= _Alignof(strand_sem), "sem alignment");
+
+#define MUTEX(m) ((struct smutex *)(void *)(m)->opaque)
+#define COND(c) ((struct scond *)(void *)(c)->opaque)
+#define WG(g) ((struct swg *)(void *)(g)->opaque)
+#define SEM(s) ((struct ssem *)(void *)(s)->opaque)
+
+/* Not inlined: a thread-local read must not be cached across a strand switch. */
+STRAND__NOINLINE int64_t strand__owner_self(void)
+{
+    int64_t id = strand_self();
+    if (id > 0)
+        return id;
+    static _Thread_local int64_t tid;
+    if (tid == 0)
+        tid = -(int64_t)syscall(SYS_gettid);
+    return tid;
+}
+
+/* Park on q (lock held on entry, released here). `data`: a value for the waker (the
+ * mutex hands over to w->data's identity). Returns the waker's status or -ETIMEDOUT, in
+ * which case w has been taken off q. */
+static int park_on(strand__wlock *lock, strand__waitq *q, void *obj, int kind, uintptr_t data,
+                   int64_t deadline)
+{
+    if (deadline > 0 && deadline <= strand_now()) {
+        strand__wlock_release(lock);
+        return -ETIMEDOUT;
+    }
+    strand__waiter w;
+    strand__waiter_prepare(&w, NULL);
+    w.data = 0;
+    w.status = 0;
+    w.elem = (void *)data;
+    strand__waitq_push(q, &w, obj);
+    struct strand *cur = strand__current();
+    if (cur != NULL)
+        strand__set_wait(cur, kind, obj, 0);
+    strand__wlock_release(lock);
+
+    int rc = strand__waiter_block(&w, deadline);
+    if (rc == -ETIMEDOUT) {
+        strand__wlock_acquire(lock);
+        if (w.obj != NULL)
+            strand__waitq_remove(q, &w);
+        strand__wlock_release(lock);
+    }
+    return rc;
+}
+
+/* ------------------------------------------------------------------ mutex */
+
+int strand_mutex_init(strand_mutex *m)
+{
+    if (m == NULL)
+        return -EINVAL;
+    memset(m, 0, sizeof *m);
+    return 0;
+}
+
+int strand_mutex_lock(strand_mutex *m, int64_t deadline)
+{
+    if (m == NULL)
+        return -EINVAL;
+    struct smutex *mx = MUTEX(m);
+    int64_t me = strand__owner_self();
+    strand__wlock_acquire(&mx->lock);
+    if (mx->owner == 0) {
+        mx->owner = me;
+        strand__wlock_release(&mx->lock);
+        return 0;
+    }
+    if (mx->owner == me) {
+        strand__wlock_release(&mx->lock);
+        return -EDEADLK;
+    }
+    if (deadline == 0) {
+        strand__wlock_release(&mx->lock);
+        return -EBUSY;
+    }
+    /* On success the unlocker has already made us the owner. */
+    return park_on(&mx->lock, &mx->q, mx, STRAND__WAIT_MUTEX, (uintptr_t)me, deadline);
+}
+
+int strand_mutex_trylock(strand_mutex *m)
+{
+    if (m == NULL)
+        return -EINVAL;
+    struct smutex *mx = MUTEX(m);
+    int64_t me = strand__owner_self();
+    strand__wlock_acquire(&mx->lock);
+    int rc = mx->owner == 0 ? 0 : -EBUSY;
+    if (rc == 0)
+        mx->owner = me;
+    strand__wlock_release(&mx->lock);
+    return rc;
+}
+
+int strand_mutex_unlock(strand_mutex *m)
+{
+    if (m == NULL)
+        return -EINVAL;
+    struct smutex *mx = MUTEX(m);
+    int64_t me = strand__owner_self();
+    strand__wlock_acquire(&mx->lock);
+    if (mx->owner != me) {
+        strand__wlock_release(&mx->lock);
+        return -EPERM;
+    }
+    strand__waiter *w = strand__waitq_claim(&mx->q);
+    mx->owner = w != NULL ? (int64_t)(uintptr_t)w->elem : 0;
+    strand__wlock_release(&mx->lock);
+    if (w != NULL)
+        strand__waiter_wake(w);
+    return 0;
+}
+
+int strand_mutex_destroy(strand_mutex *m)
+{
+    if (m == NULL)
+        return -EINVAL;
+    struct smutex *mx = MUTEX(m);
+    strand__wlock_acquire(&mx->lock);
+    int rc = mx->owner != 0 || !strand__waitq_empty(&mx->q) ? -EBUSY : 0;
+    strand__wlock_release(&mx->lock);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ condition variable */
+
+int strand_cond_init(strand_cond *c)
+{
+    if (c == NULL)
+        return -EINVAL;
+    memset(c, 0, sizeof *c);
+    return 0;
+}
+
+int strand_cond_wait(strand_cond *c, strand_mutex *m, int64_t deadline)
+{
+    if (c == NULL || m == NULL)
+        return -EINVAL;
+    struct scond *cv = COND(c);
+    struct smutex *mx = MUTEX(m);
+    int64_t me = strand__owner_self();
+
+    strand__wlock_acquire(&mx->lock);
+    bool held = mx->owner == me;
+    strand__wlock_release(&mx->lock);
+    if (!held)
+        return -EPERM;
+
+    int rc;
+    strand__wlock_acquire(&cv->lock);
+    if (deadline == 0 || (deadline > 0 && deadline <= strand_now())) {
+        strand__wlock_release(&cv->lock);
+        rc = deadline == 0 ? -EAGAIN : -ETIMEDOUT;
+        return rc; /* the mutex was never released */
+    }
+    strand__waiter w;
+    strand__waiter_prepare(&w, NULL);
+    w.data = 0;
+    w.status = 0;
+    strand__waitq_push(&cv->q, &w, cv);
+    struct strand *cur = strand__current();
+    if (cur != NULL)
+        strand__set_wait(cur, STRAND__WAIT_COND, cv, 0);
+    strand__wlock_release(&cv->lock);
+    /* Registered before the mutex is released: a signal sent after our unlock finds us. */
+    strand_mutex_unlock(m);
+
+    rc = strand__waiter_block(&w, deadline);
+    if (rc == -ETIMEDOUT) {
+        strand__wlock_acquire(&cv->lock);
+        if (w.obj != NULL)
+            strand__waitq_remove(&cv->q, &w);
+        strand__wlock_release(&cv->lock);
+    }
+    int lrc = strand_mutex_lock(m, STRAND_FOREVER);
+    (void)lrc; /* cannot fail: we do not hold it and wait forever */
+    return rc;
+}
+
+int strand_cond_signal(strand_cond *c)
+{
+    if (c == NULL)
+        return -EINVAL;
+    struct scond *cv = COND(c);
+    strand__wlock_acquire(&cv->lock);
+    strand__waiter *w = strand__waitq_claim(&cv->q);
+    strand__wlock_release(&cv->lock);
+    if (w != NULL)
+        strand__waiter_wake(w);
+    return 0;
+}
+
+/* Claim every waiter of q into a wake list (lock held). */
+static strand__waiter *claim_all(strand__waitq *q)
+{
+    strand__waiter *list = NULL, *w;
+    while ((w = strand__waitq_claim(q)) != NULL) {
+        w->status = 0;
+        strand__wakelist_add(&list, w);
+    }
+    return list;
+}
+
+int strand_cond_broadcast(strand_cond *c)
+{
+    if (c == NULL)
+        return -EINVAL;
+    struct scond *cv = COND(c);
+    strand__wlock_acquire(&cv->lock);
+    strand__waiter *list = claim_all(&cv->q);
+    strand__wlock_release(&cv->lock);
+    strand__wakelist_run(list);
+    return 0;
+}
+
+int strand_cond_destroy(strand_cond *c)
+{
+    if (c == NULL)
+        return -EINVAL;
+    struct scond *cv = COND(c);
+    strand__wlock_acquire(&cv->lock);
+    int rc = strand__waitq_empty(&cv->q) ? 0 : -EBUSY;
+    strand__wlock_release(&cv->lock);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ wait group */
+
+int strand_wg_init(strand_wg *wg)
+{
+    if (wg == NULL)
+        return -EINVAL;
+    memset(wg, 0, sizeof *wg);
+    return 0;
+}
+
+int strand_wg_add(strand_wg *wg, int64_t delta)
+{
+    if (wg == NULL)
+        return -EINVAL;
+    struct swg *g = WG(wg);
+    strand__wlock_acquire(&g->lock);
+    int64_t n;
+    if (__builtin_add_overflow(g->count, delta, &n) || n < 0) {
+        strand__wlock_release(&g->lock);
+        return -EINVAL; /* the counter is left as it was */
+    }
+    g->count = n;
+    strand__waiter *list = n == 0 ? claim_all(&g->q) : NULL;
+    strand__wlock_release(&g->lock);
+    strand__wakelist_run(list);
+    return 0;
+}
+
+int strand_wg_done(strand_wg *wg)
+{
+    return strand_wg_add(wg, -1);
+}
+
+int strand_wg_wait(strand_wg *wg, int64_t deadline)
+{
+    if (wg == NULL)
+        return -EINVAL;
+    struct swg *g = WG(wg);
+    strand__wlock_acquire(&g->lock);
+    if (g->count == 0) {
+        strand__wlock_release(&g->lock);
+        return 0;
+    }
+    if (deadline == 0) {
+        strand__wlock_release(&g->lock);
+        return -EAGAIN;
+    }
+    return park_on(&g->lock, &g->q, g, STRAND__WAIT_WG, 0, deadline);
+}
+
+int strand_wg_destroy(strand_wg *wg)
+{
+    if (wg == NULL)
+        return -EINVAL;
+    struct swg *g = WG(wg);
+    strand__wlock_acquire(&g->lock);
+    int rc = strand__waitq_empty(&g->q) ? 0 : -EBUSY;
+    strand__wlock_release(&g->lock);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ semaphore */
+
+int strand_sem_init(strand_sem *s, int64_t value)
+{
+    if (s == NULL || value < 0)
+        return -EINVAL;
+    memset(s, 0, sizeof *s);
+    SEM(s)->value = value;
+    return 0;
+}
+
+int strand_sem_wait(strand_sem *s, int64_t deadline)
+{
+    if (s == NULL)
+        return -EINVAL;
+    struct ssem *sm = SEM(s);
+    strand__wlock_acquire(&sm->lock);
+    if (sm->value > 0) {
+        sm->value--;
+        strand__wlock_release(&sm->lock);
+        return 0;
+    }
+    if (deadline == 0) {
+        strand__wlock_release(&sm->lock);
+        return -EAGAIN;
+    }
+    /* On success the poster handed its unit straight to us. */
+    return park_on(&sm->lock, &sm->q, sm, STRAND__WAIT_SEM, 0, deadline);
+}
+
+int strand_sem_post(strand_sem *s)
+{
+    if (s == NULL)
+        return -EINVAL;
+    struct ssem *sm = SEM(s);
+    strand__wlock_acquire(&sm->lock);
+    strand__waiter *w = strand__waitq_claim(&sm->q);
+    if (w == NULL) {
+        if (sm->value == INT64_MAX) {
+            strand__wlock_release(&sm->lock);
+            return -EOVERFLOW;
+        }
+        sm->value++;
+    }
+    strand__wlock_release(&sm->lock);
+    if (w != NULL)
+        strand__waiter_wake(w);
+    return 0;
+}
+
+int strand_sem_destroy(strand_sem *s)
+{
+    if (s == NULL)
+        return -EINVAL;
+    struct ssem *sm = SEM(s);
+    strand__wlock_acquire(&sm->lock);
+    int rc = strand__waitq_empty(&sm->q) ? 0 : -EBUSY;
+    strand__wlock_release(&sm->lock);
+    return rc;
+}

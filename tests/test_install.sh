@@ -1,0 +1,133 @@
+#!/usr/bin/env bash
+# tests/test_install.sh - checks that an installed strand is usable by an outside program.
+#
+# Usage: tests/test_install.sh [BUILD_DIR]   (default: build; the build must already exist)
+#
+# Installs BUILD_DIR into a temporary prefix, then:
+#  1. the installed header compiles on its own under strict -std=c11 -Wall -Wextra -Werror;
+#  2. a small app builds with `cc app.c $(pkg-config --cflags --libs strand)` and runs against
+#     the installed libstrand.so;
+#  3. the same app builds in a tiny CMake project with find_package(strand), once against
+#     strand::strand (shared) and once against strand::strand_static (no libstrand.so needed);
+#  4. `nm -D --defined-only libstrand.so` shows only public strand_* symbols (no strand__*
+#     internals, nothing else of ours).
+# Everything happens in a temp dir that is removed on exit; nothing outside it is touched.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BUILD=${1:-build}
+case "$BUILD" in /*) ;; *) BUILD="$ROOT/$BUILD" ;; esac
+[ -f "$BUILD/CMakeCache.txt" ] || { echo "test_install: no build in $BUILD (run make first)" >&2; exit 1; }
+
+TMP=$(mktemp -d /tmp/strand-install.XXXXXX)
+trap 'rm -rf "$TMP"' EXIT
+PREFIX="$TMP/prefix"
+fail() { echo "test_install: FAIL: $*" >&2; exit 1; }
+step() { echo "test_install: $*"; }
+
+step "installing $BUILD into $PREFIX"
+cmake --install "$BUILD" --prefix "$PREFIX" >"$TMP/install.log" || { cat "$TMP/install.log"; fail "cmake --install"; }
+
+PC=$(find "$PREFIX" -name strand.pc -path '*/pkgconfig/*' | head -n1)
+[ -n "$PC" ] || fail "no strand.pc installed"
+LIBDIR=$(dirname "$(dirname "$PC")")
+for f in "$PREFIX/include/strand.h" "$LIBDIR/libstrand.a" "$LIBDIR/libstrand.so" \
+         "$LIBDIR/cmake/strand/strandConfig.cmake" "$LIBDIR/cmake/strand/strandConfigVersion.cmake"; do
+    [ -e "$f" ] || fail "missing $f"
+done
+SONAME=$(objdump -p "$LIBDIR/libstrand.so" | awk '/SONAME/ {print $2}')
+[ -n "$SONAME" ] || fail "libstrand.so has no SONAME"
+[ -e "$LIBDIR/$SONAME" ] || fail "SONAME $SONAME not installed"
+step "installed: header, libstrand.a, libstrand.so (SONAME $SONAME), strand.pc, CMake package"
+
+# 1. The header alone, as an outside program sees it (no _GNU_SOURCE, no GNU dialect).
+printf '#include <strand.h>\nint strand_header_check;\n' >"$TMP/hdr.c"
+cc -std=c11 -Wall -Wextra -Werror -I"$PREFIX/include" -c "$TMP/hdr.c" -o "$TMP/hdr.o" \
+    || fail "include/strand.h does not compile on its own with -std=c11"
+step "strand.h compiles on its own (-std=c11 -Wall -Wextra -Werror)"
+
+# The app: spawns strands from the first strand, joins them, checks every result.
+cat >"$TMP/app.c" <<'EOF'
+#include <stdint.h>
+#include <stdio.h>
+#include <strand.h>
+
+static void *square(void *arg)
+{
+    intptr_t n = (intptr_t)arg;
+    strand_yield();
+    return (void *)(n * n);
+}
+
+static void *first(void *arg)
+{
+    (void)arg;
+    int64_t ids[16];
+    for (intptr_t i = 0; i < 16; i++) {
+        ids[i] = strand_spawn(square, (void *)i);
+        if (ids[i] <= 0)
+            return (void *)1;
+    }
+    for (intptr_t i = 0; i < 16; i++) {
+        void *r = NULL;
+        if (strand_join(ids[i], &r) != 0 || (intptr_t)r != i * i)
+            return (void *)2;
+    }
+    return (void *)0;
+}
+
+int main(void)
+{
+    void *result = (void *)-1;
+    int rc = strand_run(first, NULL, &result);
+    if (rc != 0 || result != NULL) {
+        fprintf(stderr, "app: strand_run rc=%d result=%p\n", rc, result);
+        return 1;
+    }
+    puts("app: ok");
+    return 0;
+}
+EOF
+
+# 2. pkg-config, shared library.
+export PKG_CONFIG_PATH="$LIBDIR/pkgconfig"
+CFLAGS_PC=$(pkg-config --cflags strand)
+LIBS_PC=$(pkg-config --libs strand)
+# shellcheck disable=SC2086
+cc "$TMP/app.c" $CFLAGS_PC $LIBS_PC -o "$TMP/app_pc" || fail "cc app.c \$(pkg-config --cflags --libs strand)"
+LD_LIBRARY_PATH="$LIBDIR" ldd "$TMP/app_pc" | grep -q "$LIBDIR/$SONAME" || fail "app_pc does not load the installed $SONAME"
+LD_LIBRARY_PATH="$LIBDIR" "$TMP/app_pc" || fail "app built with pkg-config did not run correctly"
+step "pkg-config build ok ($LIBS_PC)"
+
+# 3. find_package(strand), shared and static.
+mkdir -p "$TMP/cmapp"
+cp "$TMP/app.c" "$TMP/cmapp/app.c"
+cat >"$TMP/cmapp/CMakeLists.txt" <<'EOF'
+cmake_minimum_required(VERSION 3.25)
+project(strand_install_check C)
+find_package(strand 0.1 REQUIRED CONFIG)
+add_executable(app_shared app.c)
+target_link_libraries(app_shared PRIVATE strand::strand)
+add_executable(app_static app.c)
+target_link_libraries(app_static PRIVATE strand::strand_static)
+EOF
+cmake -S "$TMP/cmapp" -B "$TMP/cmapp/build" -DCMAKE_PREFIX_PATH="$PREFIX" >"$TMP/cm.log" 2>&1 \
+    || { cat "$TMP/cm.log"; fail "find_package(strand) configure"; }
+cmake --build "$TMP/cmapp/build" >>"$TMP/cm.log" 2>&1 || { cat "$TMP/cm.log"; fail "find_package(strand) build"; }
+"$TMP/cmapp/build/app_shared" || fail "app_shared (strand::strand) did not run correctly"
+"$TMP/cmapp/build/app_static" || fail "app_static (strand::strand_static) did not run correctly"
+if objdump -p "$TMP/cmapp/build/app_static" | grep -q 'NEEDED.*libstrand'; then
+    fail "app_static links libstrand.so dynamically"
+fi
+step "find_package(strand) ok: strand::strand and strand::strand_static"
+
+# 4. Exported symbols: only the public strand_* API.
+nm -D --defined-only "$LIBDIR/libstrand.so" | awk '{print $NF}' | sort -u >"$TMP/syms"
+[ -s "$TMP/syms" ] || fail "libstrand.so exports nothing"
+BAD=$(grep -Ev '^strand_[a-z0-9]' "$TMP/syms" | grep -Ev '^(_init|_fini|_edata|_end|__bss_start)$' || true)
+if [ -n "$BAD" ]; then
+    echo "$BAD" | sed 's/^/  unexpected export: /' >&2
+    fail "libstrand.so exports symbols other than strand_*"
+fi
+step "libstrand.so exports $(wc -l <"$TMP/syms") symbols, all strand_*"
+echo "test_install: PASS"
