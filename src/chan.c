@@ -16,6 +16,8 @@
  *    The channel is freed when refs reach zero and nwait is zero, by whichever of release
  *    or the last returning waiter sees that state.
  *  - elem_size is 1 .. STRAND__CHAN_MAX_ELEM (64 KiB); capacity * elem_size must fit.
+ *  - STRAND__STAT_CHAN_OPS is bumped by whoever completes an operation without parking,
+ *    for its own operation and for the parked one it completed (see count_ops).
  */
 #include "chan_internal.h"
 
@@ -202,6 +204,13 @@ static int chan_wait(struct strand_chan *ch, void *elem, int64_t deadline, bool 
     return rc;
 }
 
+/* Count completed operations: a hand-off completes two (ours and the parked waiter's, which
+ * does not count itself), so the ping-pong path pays for one counter update, not two. */
+static inline void count_ops(strand__waiter *wake)
+{
+    strand__stat_add(STRAND__STAT_CHAN_OPS, wake != NULL ? 2 : 1);
+}
+
 int strand_chan_send(strand_chan *ch, const void *elem, int64_t deadline)
 {
     if (STRAND__UNLIKELY(ch == NULL || elem == NULL))
@@ -209,17 +218,18 @@ int strand_chan_send(strand_chan *ch, const void *elem, int64_t deadline)
     strand__waiter *wake = NULL;
     strand__wlock_acquire(&ch->lock);
     int rc = strand__chan_try_send(ch, elem, &wake);
-    if (rc != -EAGAIN) {
-        strand__wlock_release(&ch->lock);
-        if (wake != NULL)
-            strand__waitq_wake(wake);
-    } else if (deadline == 0) {
-        strand__wlock_release(&ch->lock);
-    } else {
-        rc = chan_wait(ch, (void *)elem, deadline, true);
+    if (rc == -EAGAIN) {
+        if (deadline == 0) {
+            strand__wlock_release(&ch->lock);
+            return -EAGAIN;
+        }
+        return chan_wait(ch, (void *)elem, deadline, true);
     }
+    strand__wlock_release(&ch->lock);
+    if (wake != NULL)
+        strand__waitq_wake(wake);
     if (rc == 0)
-        strand__stat_add(STRAND__STAT_CHAN_OPS, 1);
+        count_ops(wake);
     return rc;
 }
 
@@ -230,17 +240,18 @@ int strand_chan_recv(strand_chan *ch, void *elem, int64_t deadline)
     strand__waiter *wake = NULL;
     strand__wlock_acquire(&ch->lock);
     int rc = strand__chan_try_recv(ch, elem, &wake);
-    if (rc != -EAGAIN) {
-        strand__wlock_release(&ch->lock);
-        if (wake != NULL)
-            strand__waitq_wake(wake);
-    } else if (deadline == 0) {
-        strand__wlock_release(&ch->lock);
-    } else {
-        rc = chan_wait(ch, elem, deadline, false);
+    if (rc == -EAGAIN) {
+        if (deadline == 0) {
+            strand__wlock_release(&ch->lock);
+            return -EAGAIN;
+        }
+        return chan_wait(ch, elem, deadline, false);
     }
+    strand__wlock_release(&ch->lock);
+    if (wake != NULL)
+        strand__waitq_wake(wake);
     if (rc == 0)
-        strand__stat_add(STRAND__STAT_CHAN_OPS, 1);
+        count_ops(wake);
     return rc;
 }
 

@@ -280,6 +280,7 @@ int strand__with_live(int64_t id, int (*fn)(struct strand *s, void *ctx), void *
 struct strand *strand__stack_alloc(size_t size);
 void strand__stack_free(struct strand *s);
 void strand__stack_spill(struct strand *s); /* a worker cache's overflow, to the pool */
+void strand__stack_trim_idle(void);         /* hand idle pooled stacks' pages back */
 /* Is the canary at the bottom of an unguarded stack intact? (always true if guarded) */
 bool strand__stack_check(const struct strand *s);
 /* The strand whose guard page (or stack bottom) contains addr, for the overflow report;

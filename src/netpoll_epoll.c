@@ -50,7 +50,7 @@ static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 static int init_err;
 static int epfd = -1;
 static int wakefd = -1;
-static int timerfd = -1;
+static _Atomic int timerfd = -1;     /* host-driven mode; set under timerfd_lock */
 static atomic_int wake_pending;
 static _Atomic int64_t poll_until;      /* 0: nobody blocked; else when the poller wakes */
 static pthread_mutex_t timerfd_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -76,16 +76,32 @@ static void do_init(void)
         init_err = -errno;
         return;
     }
-    if (strand__cfg.host_driven) {
-        timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-        if (timerfd < 0 || add_internal(timerfd, DATA_TIMER) < 0)
-            init_err = -errno;
+}
+
+/* Host-driven mode only (the runtime may be restarted in that mode later). */
+static int ensure_timerfd(void)
+{
+    int rc = 0;
+    pthread_mutex_lock(&timerfd_lock);
+    if (timerfd < 0) {
+        int fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+        if (fd < 0 || add_internal(fd, DATA_TIMER) < 0) {
+            rc = -errno;
+            if (fd >= 0)
+                close(fd);
+        } else {
+            timerfd = fd;
+        }
     }
+    pthread_mutex_unlock(&timerfd_lock);
+    return rc;
 }
 
 int strand__netpoll_init(void)
 {
     pthread_once(&init_once, do_init);
+    if (init_err == 0 && strand__cfg.host_driven && timerfd < 0)
+        return ensure_timerfd();
     return init_err;
 }
 
@@ -426,8 +442,11 @@ int strand__netpoll(int64_t timeout_ns)
     for (int i = 0; i < n; i++) {
         uint64_t d = evs[i].data.u64;
         if (d == DATA_WAKE) {
-            atomic_store_explicit(&wake_pending, 0, memory_order_release);
+            /* Drain first, then re-open: a wake in between is skipped by its writer, but
+             * this poller is returning anyway. The other order could leave wake_pending
+             * set with an empty eventfd, and every later wake would be lost. */
             drain(wakefd);
+            atomic_store_explicit(&wake_pending, 0, memory_order_seq_cst);
         } else if (d == DATA_TIMER) {
             pthread_mutex_lock(&timerfd_lock);
             timerfd_armed = INT64_MAX;

@@ -66,8 +66,10 @@ static struct {
     .gq_lock = PTHREAD_MUTEX_INITIALIZER,
 };
 
-static _Thread_local struct strand__worker *tls_worker;
-static _Thread_local struct strand *tls_current;
+/* initial-exec: a direct %fs-relative access instead of a __tls_get_addr call (the
+ * library is built position-independent, which would otherwise pick the general model). */
+static _Thread_local struct strand__worker *tls_worker __attribute__((tls_model("initial-exec")));
+static _Thread_local struct strand *tls_current __attribute__((tls_model("initial-exec")));
 
 /* ------------------------------------------------------------------ thread-local state */
 
@@ -774,6 +776,7 @@ static struct strand *find_blocking(struct strand__worker *w)
             continue;
         }
         notify_quiet();
+        strand__stack_trim_idle();
         idle_block(w);
         if (!idle_remove(w))
             accept_wake(w);

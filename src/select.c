@@ -181,6 +181,8 @@ static int select_run(strand_select_case *cases, int n, struct select_scratch *s
         if (wake != NULL)
             strand__waitq_wake(wake);
         c->status = rc;
+        if (rc == 0) /* ours, and the parked partner's (see chan.c) */
+            strand__stat_add(STRAND__STAT_CHAN_OPS, wake != NULL ? 2 : 1);
         return i;
     }
     if (deadline == 0) {
@@ -218,7 +220,5 @@ int strand_select(strand_select_case *cases, int n, int64_t deadline)
     }
     rc = select_run(cases, n, &sc, deadline);
     free(heap);
-    if (rc >= 0 && cases[rc].status == 0)
-        strand__stat_add(STRAND__STAT_CHAN_OPS, 1);
     return rc;
 }

@@ -17,10 +17,13 @@
  * stack's canary is checked at every switch out and on release (sched.c, strand.c). One
  * million live strands thus fit a stock kernel.
  *
- * Pool. A freed stack goes to the freeing worker's cache (no lock, untrimmed: it is the
- * next one that worker spawns on); a full cache spills to the global pool (mutex), where
- * everything below the top page is handed back with madvise(MADV_DONTNEED); past
- * pool_capacity the stack is dropped entirely (the top page too) and kept only as
+ * Pool. A freed stack goes to the freeing worker's cache (no lock: it is the next one
+ * that worker spawns on); a full cache spills to the global pool (mutex). The pool keeps
+ * up to DIRTY_MAX stacks as they are ("dirty": reused first, with no page faults); past
+ * that, and whenever a worker runs out of work (strand__stack_trim_idle), dirty stacks
+ * hand back everything below their top page with madvise(MADV_DONTNEED) and become
+ * "clean". Trimming at release would cost a system call per strand in spawn/join loops.
+ * Past pool_capacity a stack is dropped entirely (the top page too) and kept only as
  * address space on the cold list, reused before any new slab is mapped. Stacks of a
  * non-default size get their own mapping and are unmapped when freed.
  *
@@ -49,6 +52,7 @@
 #define MAX_SLABS   (1u << 17)
 #define CANARY      64
 #define CANARY_WORD 0x5354524e44435259ull /* "STRNDCRY" */
+#define DIRTY_MAX   1024
 
 typedef struct slab {
     uintptr_t base;   /* first region */
@@ -60,8 +64,9 @@ typedef struct slab {
 static slab slabs[MAX_SLABS];
 static atomic_uint nslabs;
 static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct strand *pool_head;  /* warm, trimmed; linked through cb->next */
-static size_t pool_count;
+static struct strand *pool_head;  /* clean: trimmed; linked through cb->next */
+static struct strand *dirty_head; /* untrimmed */
+static size_t pool_count, dirty_count;
 static struct strand **cold;      /* dropped entirely; an array, not a list: */
 static size_t cold_count, cold_cap; /* writing a link would commit the page again */
 static size_t page_size;
@@ -249,7 +254,11 @@ static struct strand *pool_take(size_t stride)
 {
     struct strand *s = NULL;
     pthread_mutex_lock(&pool_lock);
-    if (pool_head) {
+    if (dirty_head) {
+        s = dirty_head;
+        dirty_head = s->next;
+        dirty_count--;
+    } else if (pool_head) {
         s = pool_head;
         pool_head = s->next;
         pool_count--;
@@ -261,6 +270,8 @@ static struct strand *pool_take(size_t stride)
     pthread_mutex_unlock(&pool_lock);
     return s;
 }
+
+static void pool_give_clean(struct strand *s);
 
 /* Give back every page below the top one (the control block's). */
 static void trim(struct strand *s, bool all)
@@ -275,9 +286,40 @@ static void trim(struct strand *s, bool all)
 
 static void pool_give(struct strand *s)
 {
+    pthread_mutex_lock(&pool_lock);
+    if (dirty_count < DIRTY_MAX && dirty_count + pool_count < strand__cfg.pool_capacity) {
+        s->next = dirty_head;
+        dirty_head = s;
+        dirty_count++;
+        pthread_mutex_unlock(&pool_lock);
+        return;
+    }
+    pthread_mutex_unlock(&pool_lock);
+    pool_give_clean(s);
+}
+
+/* Trim the dirty stacks; called by a worker with nothing to run. */
+void strand__stack_trim_idle(void)
+{
+    if (!dirty_head) /* racy peek: a missed stack is trimmed at the next idle */
+        return;
+    pthread_mutex_lock(&pool_lock);
+    struct strand *list = dirty_head;
+    dirty_head = NULL;
+    dirty_count = 0;
+    pthread_mutex_unlock(&pool_lock);
+    while (list) {
+        struct strand *s = list;
+        list = s->next;
+        pool_give_clean(s);
+    }
+}
+
+static void pool_give_clean(struct strand *s)
+{
     trim(s, false);
     pthread_mutex_lock(&pool_lock);
-    if (pool_count < strand__cfg.pool_capacity) {
+    if (pool_count + dirty_count < strand__cfg.pool_capacity) {
         s->next = pool_head;
         pool_head = s;
         pool_count++;

@@ -12,7 +12,8 @@
  *   IDLE -> PENDING (start, in a heap) -> RUNNING (popped by a runner, callback executing)
  *        -> FIRED (callback returned; the runner never touches t again)
  *   PENDING -> IDLE (stop, removed from the heap)
- * Only the owner starts or stops a timer; runners only move PENDING -> RUNNING (under the
+ * Start never reads the timer's old contents (it may be fresh stack memory), so a timer
+ * must not be started again while it is pending. Only the owner starts or stops a timer; runners only move PENDING -> RUNNING (under the
  * heap lock) and RUNNING -> FIRED. strand__timer_stop on a RUNNING timer waits for FIRED,
  * so after stop returns the owner may reuse the memory the timer and its callback touch.
  * Hence the rule for users: always call strand__timer_stop before the timer goes out of
@@ -23,6 +24,7 @@
  * under the heap lock.
  */
 #include "io_internal.h"
+#include "worker.h"
 
 #include <sched.h>
 #include <stdlib.h>
@@ -125,9 +127,8 @@ static bool heap_grow(timer_heap *h)
 
 void strand__timer_start(strand__timer *t, int64_t when, void (*fn)(strand__timer *), void *arg)
 {
-    int st = atomic_load_explicit(&t->state, memory_order_acquire);
-    if (st == T_PENDING || st == T_RUNNING)
-        strand__timer_stop(t);
+    /* t may be uninitialised stack memory: nothing of its old contents is read. */
+    int64_t earliest_before = strand__timers_next();
     t->when = when < 0 ? INT64_MAX : when;
     t->fn = fn;
     t->arg = arg;
@@ -151,8 +152,13 @@ void strand__timer_start(strand__timer *t, int64_t when, void (*fn)(strand__time
     if (earliest)
         heap_publish_top(h);
     strand__spin_unlock(&h->lock);
-    if (earliest)
-        strand__netpoll_timer_hint(t->when);
+    if (!earliest)
+        return;
+    strand__netpoll_timer_hint(t->when);
+    /* A new earliest deadline of the process: a worker sleeping on its futex until the old
+     * one must recompute. */
+    if (earliest_before < 0 || t->when < earliest_before)
+        strand__sched_timer_changed();
 }
 
 bool strand__timer_stop(strand__timer *t)

@@ -11,6 +11,7 @@
 // ctest-timeout: 120
 #include "test_util.h"
 
+#include <stdbool.h>
 #include <sys/mman.h>
 
 /* ------------------------------------------------------------------ helpers */

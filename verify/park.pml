@@ -31,8 +31,13 @@
  *  -DMUT_PLAIN_PARKED       scheduler stores PARKED instead of CAS from PARKING
  *  -DMUT_CLAIM_UNLOCKED     waker claims the dequeued record after unlocking L
  *                           (record may already be gone: use after return)
- * -DLIVENESS adds an LTL property (<> all strands DONE) for a run with weak
- * fairness, which also rules out livelock, not only deadlock.
+ * -DLIVENESS adds the LTL property `<> all strands DONE`, checked for
+ * acceptance cycles WITHOUT a fairness assumption (stronger than with one):
+ * it rules out livelock (a cycle that never finishes), not only deadlock.
+ *
+ * Memory model: Promela is sequentially consistent. The C code gets the same
+ * orderings from its lock (acquire/release) and from seq_cst CAS on the state
+ * and claim words; see verify/README.md.
  */
 
 #define NS      3       /* strands */
@@ -78,8 +83,9 @@ chan rq = [NS] of { byte };     /* all run queues, abstracted to one MPMC queue 
 
 #define ALLDONE (st[0] == DONE && st[1] == DONE && st[2] == DONE)
 
-inline lock(o)   { atomic { lk[o] == 0 -> lk[o] = 1 } }
 #define NAME(x) (x == 0 -> S0 : (x == 1 -> S1 : S2))
+
+inline lock(o)   { atomic { lk[o] == 0 -> lk[o] = 1 } }
 inline unlock(o) { lk[o] = 0 }
 
 /* push on a run queue: the double-schedule assertions live here */
@@ -178,9 +184,12 @@ inline recv(o, timed) {
        atomic { st[me] = PARKING; printf("MSC: %e: state := PARKING\n", whoami) };
                                         /* published by the unlock below */
 #endif
-       claim[me] = 0; status[me] = ST_NONE; live[me] = 1;
-       assert(wq[o] == NONE);
-       atomic { wq[o] = me; printf("MSC: %e: registers on L%d, unlocks\n", whoami, o) };
+       atomic {                 /* the record is private until wq[o] publishes it */
+           claim[me] = 0; status[me] = ST_NONE; live[me] = 1;
+           assert(wq[o] == NONE);
+           wq[o] = me;
+           printf("MSC: %e: registers on L%d, unlocks\n", whoami, o)
+       };
        unlock(o);
        if
        :: timed -> atomic { armed[me] = 1; printf("MSC: %e: arms its timer\n", whoami) }
@@ -195,10 +204,12 @@ inline recv(o, timed) {
        :: status[me] == ST_TIMEDOUT ->
           lock(o);
           if
-          :: wq[o] == me -> printf("MSC: %e: timed out: locks L%d, removes its record\n", whoami, o)
-          :: else -> printf("MSC: %e: timed out: locks L%d, record already dequeued by a waker\n", whoami, o)
+          :: wq[o] == me ->
+             wq[o] = NONE;
+             printf("MSC: %e: timed out: locks L%d, removes its record\n", whoami, o)
+          :: else ->
+             printf("MSC: %e: timed out: locks L%d, record already dequeued by a waker\n", whoami, o)
           fi;
-          if :: wq[o] == me -> wq[o] = NONE :: else -> skip fi;
           unlock(o);
           live[me] = 0; res = ST_TIMEDOUT; break
        :: else ->
