@@ -24,11 +24,11 @@ BIN=$BUILD/bench
 GOBIN=$BUILD/bench/go
 RESULTS=$ROOT/bench/results
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/strand-bench.XXXXXX")
-TIMEOUT=${BENCH_TIMEOUT:-120}
+TIMEOUT=${BENCH_TIMEOUT:-40}
 SERVER_PID=
 
 cleanup() {
-    [ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null && wait "$SERVER_PID" 2>/dev/null
+    stop_server
     rm -rf "$TMP"
 }
 trap cleanup EXIT
@@ -58,19 +58,24 @@ build_go() {
 }
 
 # ------------------------------------------------------------------ running and medians
-# run_once FILE CMD...: run CMD, append its RESULT value to FILE (nothing on failure).
+# run_once FILE CMD...: run CMD, append its RESULT value to FILE. Returns 2 when the
+# program is missing, 1 when it failed (exit status, no RESULT line, or timeout).
 run_once() {
     local out=$1; shift
     local a
-    for a in "$@"; do # the first path in the command is the program: skip quietly if absent
-        case $a in */*) [ -x "$a" ] || { log "  missing: $a"; return 0; }; break ;; esac
+    for a in "$@"; do # the first path in the command is the program
+        case $a in */*) [ -x "$a" ] || { log "  missing: $a"; return 2; }; break ;; esac
     done
-    local v
-    v=$(timeout "$TIMEOUT" "$@" 2>"$TMP/stderr" | awk '$1 == "RESULT" { v = $3 } END { if (v != "") print v }')
-    if [ -n "$v" ]; then
+    local v st
+    timeout -k 5 "$TIMEOUT" "$@" >"$TMP/stdout" 2>"$TMP/stderr"
+    st=$?
+    v=$(awk '$1 == "RESULT" { v = $3 } END { if (v != "") print v }' "$TMP/stdout")
+    if [ $st = 0 ] && [ -n "$v" ]; then
         echo "$v" >>"$out"
     else
-        log "  failed: $* ($(tail -n 1 "$TMP/stderr" 2>/dev/null))"
+        [ $st = 124 ] && st="timeout after ${TIMEOUT}s"
+        log "  failed ($st): $* ($(tail -n 1 "$TMP/stderr" 2>/dev/null))"
+        return 1
     fi
 }
 
@@ -115,9 +120,19 @@ bench() {
     local sf=$TMP/$name.strand gf=$TMP/$name.go r
     : >"$sf"; : >"$gf"
     log "== $name"
+    # A side that is missing, or failed twice, is not run again: a hung program would
+    # otherwise cost RUNS timeouts.
+    local sbad=0 gbad=0 rc
+    [ ${#gcmd[@]} -gt 0 ] || gbad=2
     for ((r = 1; r <= RUNS; r++)); do
-        run_once "$sf" "${scmd[@]}"
-        [ ${#gcmd[@]} -gt 0 ] && run_once "$gf" "${gcmd[@]}"
+        if [ $sbad -lt 2 ]; then
+            run_once "$sf" "${scmd[@]}"; rc=$?
+            [ $rc = 2 ] && sbad=2; [ $rc = 1 ] && sbad=$((sbad + 1))
+        fi
+        if [ $gbad -lt 2 ]; then
+            run_once "$gf" "${gcmd[@]}"; rc=$?
+            [ $rc = 2 ] && gbad=2; [ $rc = 1 ] && gbad=$((gbad + 1))
+        fi
     done
     add_row "$name" "$unit" "$(median "$sf")" "$(median "$gf")" go "$gk" "$gv" "$gt" \
         "$(count "$sf")" "$(count "$gf")"
@@ -149,9 +164,23 @@ start_server() {
     return 1
 }
 
+# gone PID: the process has exited (a zombie counts: it is ours, `wait` reaps it).
+gone() {
+    local st
+    st=$(awk '{ print $3 }' "/proc/$1/stat" 2>/dev/null)
+    [ -z "$st" ] || [ "$st" = Z ]
+}
+
+# SIGTERM, then SIGKILL after 3 s, so a server that ignores TERM cannot hang `wait`.
 stop_server() {
     [ -n "$SERVER_PID" ] || return 0
     kill "$SERVER_PID" 2>/dev/null
+    local i
+    for ((i = 0; i < 60; i++)); do
+        gone "$SERVER_PID" && break
+        sleep 0.05
+    done
+    gone "$SERVER_PID" || { log "  server $SERVER_PID ignored SIGTERM: killed"; kill -KILL "$SERVER_PID" 2>/dev/null; }
     wait "$SERVER_PID" 2>/dev/null
     SERVER_PID=
 }
@@ -301,7 +330,7 @@ write_chart() {
         $7 == "ratio_le" || $7 == "ratio_ge" { if ($6 != "n/a") printf "\"%s%s\" %s %s\n", $1, ($7 == "ratio_ge" ? " (>=)" : ""), $6, $8 }
         $7 == "abs_le" || $7 == "abs_ge" { if ($3 != "n/a") printf "\"%s/goal%s\" %s 1\n", $1, ($7 == "abs_ge" ? " (>=)" : ""), $3 / $8 }
     ' "$ROWS" >"$dat"
-    [ -s "$dat" ] || { log "no data for the chart"; return 0; }
+    [ -s "$dat" ] || { log "no data for the chart"; rm -f "$RESULTS/latest.png"; return 0; }
     gnuplot <<EOF 2>"$TMP/gnuplot.err" || log "gnuplot failed: $(head -n 1 "$TMP/gnuplot.err")"
 set terminal pngcairo size 1200,600 noenhanced
 set output "$RESULTS/latest.png"

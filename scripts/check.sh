@@ -17,6 +17,9 @@ set -uo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
+# Called from make: keep the outer make's flags (-w "Entering directory" noise, jobserver) away
+# from the inner builds.
+unset MAKEFLAGS MFLAGS MAKELEVEL
 B=${B:-build}
 JOBS=${JOBS:-2}
 CTEST_JOBS=${CTEST_JOBS:-2}

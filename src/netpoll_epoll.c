@@ -6,7 +6,8 @@
  *   epfd      one epoll instance for the process, created by strand__netpoll_init (or
  *             lazily by the first user).
  *   wakefd    an eventfd in the epoll set (level-triggered): strand__netpoll_wake writes it
- *             to interrupt a worker blocked in epoll_wait. `wake_pending` coalesces writes.
+ *             to interrupt a worker blocked in epoll_wait. `wake_pending` coalesces writes;
+ *             only a blocking poll (or the host in host-driven mode) consumes a wake.
  *   timerfd   host-driven mode only: armed to the earliest timer, so strand_poll_fd()
  *             (= epfd) becomes readable when a timer is due.
  *   fd table  two levels: CHUNKS pointers to lazily allocated chunks of CHUNK records;
@@ -425,7 +426,8 @@ int strand__netpoll(int64_t timeout_ns)
 {
     if (strand__netpoll_init() != 0)
         return 0;
-    if (timeout_ns != 0) {
+    bool blocking = (timeout_ns != 0);
+    if (blocking) {
         int64_t now = strand_now();
         int64_t until = timeout_ns < 0 || timeout_ns > INT64_MAX - now ? INT64_MAX
                                                                        : now + timeout_ns;
@@ -436,15 +438,19 @@ int strand__netpoll(int64_t timeout_ns)
     }
     struct epoll_event evs[MAX_EVENTS];
     int n = epoll_wait_ns(evs, timeout_ns);
-    if (timeout_ns != 0)
+    if (blocking)
         atomic_store_explicit(&poll_until, 0, memory_order_seq_cst);
     int readied = 0;
     for (int i = 0; i < n; i++) {
         uint64_t d = evs[i].data.u64;
         if (d == DATA_WAKE) {
-            /* Drain first, then re-open: a wake in between is skipped by its writer, but
-             * this poller is returning anyway. The other order could leave wake_pending
-             * set with an empty eventfd, and every later wake would be lost. */
+            /* A wake is meant for the blocking poller: a non-blocking poll leaves it in
+             * place (it stays readable, level-triggered), or a waker that skipped its
+             * write because one was pending would be lost. The blocking poller drains
+             * first, then re-opens: a wake in between is skipped, but it returns anyway.
+             * In host-driven mode the host's thread is the only poller. */
+            if (!blocking && !strand__cfg.host_driven)
+                continue;
             drain(wakefd);
             atomic_store_explicit(&wake_pending, 0, memory_order_seq_cst);
         } else if (d == DATA_TIMER) {

@@ -116,12 +116,14 @@ static ssize_t deliver(line_reader *r, size_t len, size_t consumed, char *out, s
     return (ssize_t)len;
 }
 
-/* One step on buffered bytes: a result (line length, -EMSGSIZE, STRAND_EOF), or 1 when
- * more bytes must be read. */
+/* reader_step's "read more bytes first" (never a result of strand_read_line). */
+#define NEED_MORE (-EINPROGRESS)
+
+/* One step on buffered bytes: a result (line length, -EMSGSIZE, STRAND_EOF), or NEED_MORE. */
 static ssize_t reader_step(line_reader *r, char *out, size_t cap)
 {
     if (r->skipping && !reader_skip(r))
-        return 1;
+        return NEED_MORE;
     if (r->skipping) /* only left set by reader_skip at EOF */
         r->skipping = false;
     size_t from = r->scan > r->start ? r->scan : r->start;
@@ -144,7 +146,7 @@ static ssize_t reader_step(line_reader *r, char *out, size_t cap)
     }
     if (r->eof)
         return pending == 0 ? STRAND_EOF : deliver(r, pending, pending, out, cap);
-    return 1;
+    return NEED_MORE;
 }
 
 ssize_t strand_read_line(int fd, char *buf, size_t cap, int64_t deadline)
@@ -163,7 +165,7 @@ ssize_t strand_read_line(int fd, char *buf, size_t cap, int64_t deadline)
     ssize_t res;
     for (;;) {
         res = reader_step(r, buf, cap);
-        if (res != 1)
+        if (res != NEED_MORE)
             break;
         res = reader_make_room(r);
         if (res < 0)

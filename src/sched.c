@@ -210,7 +210,7 @@ struct strand *strand__worker_current(int i, uint64_t *switches)
 
 /* ------------------------------------------------------------------ run queues */
 
-static bool runq_put(strand__runq *q, struct strand *s)
+static inline bool runq_put(strand__runq *q, struct strand *s)
 {
     unsigned h = atomic_load_explicit(&q->head, memory_order_acquire);
     unsigned t = atomic_load_explicit(&q->tail, memory_order_relaxed);
@@ -222,7 +222,7 @@ static bool runq_put(strand__runq *q, struct strand *s)
     return true;
 }
 
-static struct strand *runq_get(strand__runq *q)
+static inline struct strand *runq_get(strand__runq *q)
 {
     for (;;) {
         unsigned h = atomic_load_explicit(&q->head, memory_order_acquire);
@@ -503,13 +503,30 @@ void strand__sched_timer_changed(void)
 
 /* ------------------------------------------------------------------ queueing */
 
+/* Full: move half of the queue and s to the global queue, as Go does. */
+static STRAND__NOINLINE void runq_overflow(struct strand__worker *w, int p, struct strand *s)
+{
+    struct strand *batch[RUNQ_SIZE / 2];
+    unsigned n = runq_grab(&w->q[p], batch);
+    pthread_mutex_lock(&g.gq_lock);
+    for (unsigned i = 0; i < n; i++)
+        gq_push_locked(batch[i]);
+    gq_push_locked(s);
+    pthread_mutex_unlock(&g.gq_lock);
+}
+
+static STRAND__NOINLINE void push_pinned(struct strand__worker *w, struct strand *s)
+{
+    struct strand__worker *t = strand__workers[s->pinned];
+    inbox_push(t, s);
+    if (t != w)
+        wake_worker(t);
+}
+
 void strand__sched_push(struct strand__worker *w, struct strand *s, bool next)
 {
-    if (s->pinned >= 0) {
-        struct strand__worker *t = strand__workers[s->pinned];
-        inbox_push(t, s);
-        if (t != w)
-            wake_worker(t);
+    if (STRAND__UNLIKELY(s->pinned >= 0)) {
+        push_pinned(w, s);
         return;
     }
     if (next && !g.seeded) {
@@ -518,18 +535,10 @@ void strand__sched_push(struct strand__worker *w, struct strand *s, bool next)
             return;
     }
     int p = s->prio;
-    if (p != STRAND_PRIO_NORMAL)
+    if (STRAND__UNLIKELY(p != STRAND_PRIO_NORMAL))
         w->prio_mask |= 1u << p;
-    if (runq_put(&w->q[p], s))
-        return;
-    /* Full: move half of the queue and s to the global queue, as Go does. */
-    struct strand *batch[RUNQ_SIZE / 2];
-    unsigned n = runq_grab(&w->q[p], batch);
-    pthread_mutex_lock(&g.gq_lock);
-    for (unsigned i = 0; i < n; i++)
-        gq_push_locked(batch[i]);
-    gq_push_locked(s);
-    pthread_mutex_unlock(&g.gq_lock);
+    if (STRAND__UNLIKELY(!runq_put(&w->q[p], s)))
+        runq_overflow(w, p, s);
 }
 
 static void enqueue_ready(struct strand *s)
@@ -574,21 +583,13 @@ void strand__ready(struct strand *s)
 
 /* ------------------------------------------------------------------ finding work */
 
-static struct strand *local_pop(struct strand__worker *w)
+/* The rare cases: a pinned strand, priorities, deterministic mode, and every 31st pick,
+ * which scans the priorities from the lowest so that LOW cannot starve. */
+static STRAND__NOINLINE struct strand *local_pop_slow(struct strand__worker *w)
 {
     struct strand *s = inbox_pop(w);
     if (s)
         return s;
-    if (atomic_load_explicit(&w->runnext, memory_order_relaxed)) {
-        s = atomic_exchange_explicit(&w->runnext, NULL, memory_order_acq_rel);
-        if (s)
-            return s;
-    }
-    if (w->prio_mask == 0 && (w->tick % 31) != 0) {
-        if (g.seeded)
-            runq_shuffle(w, &w->q[STRAND_PRIO_NORMAL]);
-        return runq_get(&w->q[STRAND_PRIO_NORMAL]);
-    }
     const int *order = prio_order[(w->tick % 31) == 0];
     for (int i = 0; i < PRIOS; i++) {
         int p = order[i];
@@ -601,6 +602,23 @@ static struct strand *local_pop(struct strand__worker *w)
             w->prio_mask &= ~(1u << p);
     }
     return NULL;
+}
+
+static inline struct strand *local_pop(struct strand__worker *w)
+{
+    struct strand *s = atomic_load_explicit(&w->runnext, memory_order_relaxed);
+    if (s && !atomic_load_explicit(&w->inbox_n, memory_order_relaxed)) {
+        s = atomic_exchange_explicit(&w->runnext, NULL, memory_order_acq_rel);
+        if (s)
+            return s;
+    }
+    if (STRAND__LIKELY(w->prio_mask == 0 && !g.seeded && (w->tick % 31) != 0 &&
+                       !atomic_load_explicit(&w->inbox_n, memory_order_relaxed)))
+        return runq_get(&w->q[STRAND_PRIO_NORMAL]);
+    s = local_pop_slow(w);
+    if (s)
+        return s;
+    return atomic_exchange_explicit(&w->runnext, NULL, memory_order_acq_rel);
 }
 
 static void poll_timers(void)

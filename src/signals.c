@@ -12,8 +12,10 @@
  * Policy (documented in docs/debugging.md):
  *  - strand_config.no_signals = 1: no SIGINT/SIGQUIT handlers. The fault handler is still
  *    installed (it only adds a report before a crash that would happen anyway).
- *  - SIGINT and SIGQUIT are taken only if their disposition is SIG_DFL at init: a program
- *    that installed its own handler, or inherited SIG_IGN (a background job, nohup), keeps it.
+ *  - A program that installed its own SIGINT or SIGQUIT handler before init keeps it. An
+ *    inherited SIG_IGN for SIGINT is kept too (a shell starts background jobs that way, and
+ *    they must not die of the terminal's ^C); SIGQUIT is taken even when ignored, so `kill -3`
+ *    dumps a background server (Go makes the same two choices).
  *
  * Invariants:
  *  - Handlers call only async-signal-safe functions (write, sigaction, raise, _exit, abort)
@@ -292,12 +294,14 @@ static void *diag_main(void *arg)
     return NULL;
 }
 
-/* Take `sig` only if nobody else has: returns true if installed, saving the old action. */
-static bool take_if_default(int sig, void (*fn)(int), struct sigaction *old)
+/* Take `sig` only if the program has no handler of its own (and, unless `over_ignore`, only
+ * if it is not ignored): returns true if installed, saving the old action. */
+static bool take_if_default(int sig, void (*fn)(int), struct sigaction *old, bool over_ignore)
 {
     if (sigaction(sig, NULL, old) != 0)
         return false;
-    if (!(old->sa_flags & SA_SIGINFO) && old->sa_handler != SIG_DFL)
+    if (!(old->sa_flags & SA_SIGINFO) && old->sa_handler != SIG_DFL &&
+        !(over_ignore && old->sa_handler == SIG_IGN))
         return false;
     if ((old->sa_flags & SA_SIGINFO) && old->sa_sigaction != NULL)
         return false;
@@ -374,8 +378,8 @@ void strand__diag_start(void)
     if (want_signals || strand__cfg.watchdog_secs > 0)
         diag_have_thread = start_thread();
     if (want_signals && diag_have_thread) {
-        own_int = take_if_default(SIGINT, on_sigint, &old_int);
-        own_quit = take_if_default(SIGQUIT, on_sigquit, &old_quit);
+        own_int = take_if_default(SIGINT, on_sigint, &old_int, false);
+        own_quit = take_if_default(SIGQUIT, on_sigquit, &old_quit, true);
     }
     install_fault_handlers();
     /* The initialising thread may run strands too (strand_run, host-driven mode). */

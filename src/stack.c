@@ -67,6 +67,7 @@ static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct strand *pool_head;  /* clean: trimmed; linked through cb->next */
 static struct strand *dirty_head; /* untrimmed */
 static size_t pool_count, dirty_count;
+static atomic_bool have_dirty; /* a lock-free peek at dirty_head != NULL */
 static struct strand **cold;      /* dropped entirely; an array, not a list: */
 static size_t cold_count, cold_cap; /* writing a link would commit the page again */
 static size_t page_size;
@@ -291,6 +292,7 @@ static void pool_give(struct strand *s)
         s->next = dirty_head;
         dirty_head = s;
         dirty_count++;
+        atomic_store_explicit(&have_dirty, true, memory_order_relaxed);
         pthread_mutex_unlock(&pool_lock);
         return;
     }
@@ -301,12 +303,14 @@ static void pool_give(struct strand *s)
 /* Trim the dirty stacks; called by a worker with nothing to run. */
 void strand__stack_trim_idle(void)
 {
-    if (!dirty_head) /* racy peek: a missed stack is trimmed at the next idle */
+    /* relaxed: a stack missed here is trimmed at the next idle */
+    if (!atomic_load_explicit(&have_dirty, memory_order_relaxed))
         return;
     pthread_mutex_lock(&pool_lock);
     struct strand *list = dirty_head;
     dirty_head = NULL;
     dirty_count = 0;
+    atomic_store_explicit(&have_dirty, false, memory_order_relaxed);
     pthread_mutex_unlock(&pool_lock);
     while (list) {
         struct strand *s = list;

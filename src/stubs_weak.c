@@ -33,20 +33,8 @@ WEAK void strand__settings_load(strand__settings *out, const strand_config *cfg)
     *out = s;
 }
 
-WEAK void strand__timer_start(strand__timer *t, int64_t when, void (*fn)(strand__timer *), void *arg)
-{
-    t->when = when;
-    t->fn = fn;
-    t->arg = arg;
-}
-WEAK bool strand__timer_stop(strand__timer *t) { (void)t; return true; }
-WEAK int64_t strand__timers_run(int64_t now) { (void)now; return -1; }
-WEAK int64_t strand__timers_next(void) { return -1; }
-WEAK int strand__netpoll_init(void) { return 0; }
-WEAK int strand__netpoll(int64_t timeout_ns) { (void)timeout_ns; return 0; }
-WEAK void strand__netpoll_wake(void) {}
-WEAK int strand__netpoll_fd(void) { return -1; }
-WEAK void strand__netpoll_shutdown(void) {}
+/* timers and netpoll: real versions in timer.c and netpoll_epoll.c (a weak stub here would
+ * win over them when linking the static library, which pulls archive members lazily). */
 WEAK void strand__registry_add(struct strand *s) { (void)s; }
 WEAK void strand__registry_remove(struct strand *s) { (void)s; }
 WEAK void strand__arena_release(struct strand *s) { (void)s; }

@@ -129,7 +129,7 @@ int strand_mutex_lock(strand_mutex *m, int64_t deadline)
     }
     if (deadline == 0) {
         strand__wlock_release(&mx->lock);
-        return -EBUSY;
+        return -EAGAIN; /* the deadline convention; strand_mutex_trylock says -EBUSY */
     }
     /* On success the unlocker has already made us the owner. */
     return park_on(&mx->lock, &mx->q, mx, STRAND__WAIT_MUTEX, (uintptr_t)me, deadline);

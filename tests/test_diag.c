@@ -249,10 +249,12 @@ static void *dump_world_main(void *arg)
     w->cv_flag = 1;
     strand_cond_broadcast(&w->cv);
     strand_mutex_unlock(&w->cv_mu);
-    for (int i = 0; i < k; i++) {
+    /* ids[0] (w-recv) is joined by w-join, whose own result says how that went. */
+    for (int i = 1; i < k; i++) {
         void *r = (void *)-1;
         assert_int_equal(strand_join(ids[i], &r), 0);
-        assert_true((intptr_t)r >= 0);
+        if ((intptr_t)r < 0)
+            fail_msg("strand %d ended with %d", i, (int)(intptr_t)r);
     }
     strand_chan_release(w->recv_ch);
     strand_chan_release(w->send_ch);
@@ -343,6 +345,15 @@ static void test_stats_counters(void **state)
         exit(3);                                         \
     } while (0)
 
+/* cmocka's runner catches fatal signals to report a failed test; a child inherits that and
+ * would go on running the rest of the list after a crash. Put the defaults back. */
+static void child_defaults(void)
+{
+    static const int sigs[] = { SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT };
+    for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
+        signal(sigs[i], SIG_DFL);
+}
+
 static strand_chan *q_chan;
 
 static void *sigquit_main(void *arg)
@@ -357,6 +368,7 @@ static void *sigquit_main(void *arg)
     int v = 1;
     strand_chan_send(q_chan, &v, STRAND_FOREVER);
     strand_join(id, NULL);
+    strand_chan_release(q_chan);
     fprintf(stderr, "still running after SIGQUIT\n");
     return NULL;
 }
@@ -364,6 +376,7 @@ static void *sigquit_main(void *arg)
 static void child_sigquit(void *arg)
 {
     (void)arg;
+    child_defaults();
     strand_config cfg = { .workers = 2 };
     if (strand_init(&cfg) != 0)
         CHILD_FAIL("strand_init");
@@ -416,6 +429,7 @@ static void *watchdog_main(void *arg)
 static void child_watchdog(void *arg)
 {
     (void)arg;
+    child_defaults();
     /* Three workers on two CPUs: the spinner holds one, the yielder shares the others. */
     strand_config cfg = { .workers = 3, .watchdog_secs = 1 };
     if (strand_init(&cfg) != 0)
@@ -449,6 +463,7 @@ static void test_watchdog(void **state)
 static void child_watchdog_off(void *arg)
 {
     (void)arg;
+    child_defaults();
     strand_config cfg = { .workers = 2 };
     if (strand_init(&cfg) != 0)
         CHILD_FAIL("strand_init");
@@ -505,12 +520,14 @@ static void *overflow_main(void *arg)
     int v = 0;
     strand_chan_send(ch, &v, STRAND_FOREVER);
     strand_join(again, NULL);
+    strand_chan_release(ch);
     return NULL;
 }
 
 static void child_registry_overflow(void *arg)
 {
     (void)arg;
+    child_defaults();
     strand_config cfg = { .workers = 2, .registry_size = 8 };
     if (strand_init(&cfg) != 0)
         CHILD_FAIL("strand_init");

@@ -22,6 +22,16 @@
         exit(3);                                         \
     } while (0)
 
+/* cmocka's runner catches SIGSEGV/SIGABRT/... to report a failed test; a child inherits
+ * that, so each child puts the default actions back first: the faults tested here must meet
+ * the usual default (a core-dumping death) unless the child installs its own handler. */
+static void child_defaults(void)
+{
+    static const int sigs[] = { SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT, SIGINT, SIGQUIT };
+    for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
+        signal(sigs[i], SIG_DFL);
+}
+
 static void expect_exit(const test_child *c, int status)
 {
     if (!c->exited || c->status != status)
@@ -62,6 +72,7 @@ static void start_spinners(const strand_config *cfg, int n)
 static void child_sigint(void *arg)
 {
     (void)arg;
+    child_defaults();
     /* Fully buffered stderr: the text below only appears if exit flushes stdio. */
     static char buf[4096];
     setvbuf(stderr, buf, _IOFBF, sizeof buf);
@@ -98,6 +109,7 @@ static void *second_sigint(void *arg)
 static void child_sigint_twice(void *arg)
 {
     (void)arg;
+    child_defaults();
     strand_config cfg = { .workers = 2 };
     start_spinners(&cfg, 2);
     atexit(hang_at_exit);
@@ -126,6 +138,7 @@ static void test_second_sigint_exits_at_once(void **state)
 static void child_no_signals(void *arg)
 {
     (void)arg;
+    child_defaults();
     strand_config cfg = { .workers = 2, .no_signals = 1 };
     start_spinners(&cfg, 2);
     kill(getpid(), SIGINT);
@@ -152,6 +165,7 @@ static void own_handler(int sig)
 static void child_own_handler(void *arg)
 {
     (void)arg;
+    child_defaults();
     signal(SIGINT, own_handler);
     strand_config cfg = { .workers = 2 };
     start_spinners(&cfg, 2);
@@ -173,6 +187,7 @@ static void test_program_handler_is_kept(void **state)
 static void child_sigint_ignored(void *arg)
 {
     (void)arg;
+    child_defaults();
     signal(SIGINT, SIG_IGN); /* a background job */
     strand_config cfg = { .workers = 1 };
     start_spinners(&cfg, 1);
@@ -212,6 +227,7 @@ static void *overflow(void *arg)
 static void child_overflow(void *arg)
 {
     (void)arg;
+    child_defaults();
     strand_config cfg = { .workers = 2 };
     if (strand_init(&cfg) != 0)
         CHILD_FAIL("init");
@@ -252,6 +268,7 @@ static void *null_deref(void *arg)
 static void child_null_in_strand(void *arg)
 {
     (void)arg;
+    child_defaults();
     strand_config cfg = { .workers = 2 };
     if (strand_init(&cfg) != 0)
         CHILD_FAIL("init");
@@ -272,6 +289,7 @@ static void test_null_deref_in_strand_crashes_as_usual(void **state)
 static void child_null_in_thread(void *arg)
 {
     (void)arg;
+    child_defaults();
     strand_config cfg = { .workers = 1 };
     if (strand_init(&cfg) != 0)
         CHILD_FAIL("init");
@@ -300,6 +318,7 @@ static void mine(int sig, siginfo_t *si, void *uc)
 static void child_chained_to_program(void *arg)
 {
     (void)arg;
+    child_defaults();
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_sigaction = mine;
@@ -326,6 +345,7 @@ static void test_fault_reaches_program_handler(void **state)
 static void child_kill_segv(void *arg)
 {
     (void)arg;
+    child_defaults();
     strand_config cfg = { .workers = 1 };
     if (strand_init(&cfg) != 0)
         CHILD_FAIL("init");

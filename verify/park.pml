@@ -1,7 +1,8 @@
 /*
  * park.pml - Promela model of strand's park/unpark protocol (src/sched.c:
- * strand__park, strand__ready, strand__waiter_claim), checked by spin from
- * verify/run.sh (called by `make check`).
+ * strand__park, finish_switch, strand__ready; internal.h:
+ * strand__waiter_claim; waiter and waker shaped like mailbox.c), checked by
+ * spin from verify/run.sh (called by `make check`).
  *
  * What it proves, for every interleaving of 3 strands on 2 workers, one
  * outside thread and 2 timers:
