@@ -45,13 +45,23 @@
 struct strand__worker **strand__workers;
 int strand__nworkers;
 
+/* The global queue of one priority: a growable ring of pointers, so that moving strands in
+ * and out never touches their control blocks (each on its own stack page: with a million
+ * queued strands a linked list costs a cache and TLB miss per strand). If the ring cannot
+ * grow, strands go on an intrusive list (`spill`) instead: a queue must not fail. */
+typedef struct gring {
+    struct strand **buf;
+    size_t cap, head, count;
+    struct strand *spill_head, *spill_tail;
+} gring;
+
 static struct {
     atomic_int       nspinning;
     atomic_int       nidle;
     pthread_mutex_t  idle_lock;
     struct strand__worker *idle_head;
     pthread_mutex_t  gq_lock;
-    struct strand   *gq_head[PRIOS], *gq_tail[PRIOS];
+    gring            gq[PRIOS];
     atomic_uint      gq_n;
     atomic_bool      poller_busy;
     atomic_bool      stopping;
@@ -282,16 +292,60 @@ static void runq_shuffle(struct strand__worker *w, strand__runq *q)
 
 /* ------------------------------------------------------------------ global queue */
 
+static bool gring_grow(gring *r)
+{
+    size_t cap = r->cap ? r->cap * 2 : 1024;
+    struct strand **b = malloc(cap * sizeof *b);
+    if (!b)
+        return false;
+    for (size_t i = 0; i < r->count; i++)
+        b[i] = r->buf[(r->head + i) % r->cap];
+    free(r->buf);
+    r->buf = b;
+    r->cap = cap;
+    r->head = 0;
+    return true;
+}
+
+/* p is the strand's priority, passed so that queueing never touches the control block */
+static void gq_push_prio_locked(struct strand *s, int p)
+{
+    gring *r = &g.gq[p];
+    atomic_fetch_add_explicit(&g.gq_n, 1, memory_order_relaxed);
+    if (!r->spill_head && (r->count < r->cap || gring_grow(r))) {
+        r->buf[(r->head + r->count++) % r->cap] = s;
+        return;
+    }
+    s->next = NULL;
+    if (r->spill_tail)
+        r->spill_tail->next = s;
+    else
+        r->spill_head = s;
+    r->spill_tail = s;
+}
+
 static void gq_push_locked(struct strand *s)
 {
-    int p = s->prio;
-    s->next = NULL;
-    if (g.gq_tail[p])
-        g.gq_tail[p]->next = s;
-    else
-        g.gq_head[p] = s;
-    g.gq_tail[p] = s;
-    atomic_fetch_add_explicit(&g.gq_n, 1, memory_order_relaxed);
+    gq_push_prio_locked(s, s->prio);
+}
+
+static struct strand *gq_take_locked(int p)
+{
+    gring *r = &g.gq[p];
+    struct strand *s = NULL;
+    if (r->count) {
+        s = r->buf[r->head];
+        r->head = (r->head + 1) % r->cap;
+        r->count--;
+    } else if (r->spill_head) {
+        s = r->spill_head;
+        r->spill_head = s->next;
+        if (!r->spill_head)
+            r->spill_tail = NULL;
+    }
+    if (s)
+        atomic_fetch_sub_explicit(&g.gq_n, 1, memory_order_relaxed);
+    return s;
 }
 
 static void gq_push(struct strand *s)
@@ -320,19 +374,15 @@ static struct strand *gq_pop(struct strand__worker *w)
     const int *order = prio_order[(w->tick % 31) == 0];
     for (int i = 0; i < PRIOS && want; i++) {
         int p = order[i];
-        while (want && g.gq_head[p]) {
-            struct strand *s = g.gq_head[p];
-            g.gq_head[p] = s->next;
-            if (!g.gq_head[p])
-                g.gq_tail[p] = NULL;
-            atomic_fetch_sub_explicit(&g.gq_n, 1, memory_order_relaxed);
+        struct strand *s;
+        while (want && (s = gq_take_locked(p))) {
             want--;
             if (!first) {
                 first = s;
                 continue;
             }
             if (!runq_put(&w->q[p], s)) {
-                gq_push_locked(s);
+                gq_push_prio_locked(s, p);
                 want = 0;
             } else if (p != STRAND_PRIO_NORMAL) {
                 w->prio_mask |= 1u << p;
@@ -510,8 +560,8 @@ static STRAND__NOINLINE void runq_overflow(struct strand__worker *w, int p, stru
     unsigned n = runq_grab(&w->q[p], batch);
     pthread_mutex_lock(&g.gq_lock);
     for (unsigned i = 0; i < n; i++)
-        gq_push_locked(batch[i]);
-    gq_push_locked(s);
+        gq_push_prio_locked(batch[i], p);
+    gq_push_prio_locked(s, p);
     pthread_mutex_unlock(&g.gq_lock);
 }
 
@@ -750,6 +800,33 @@ static void accept_wake(struct strand__worker *w)
         w->spinning = true;
 }
 
+/* How long a spinning worker keeps looking before it sleeps, and how long a strand may
+ * sit in another worker's "run next" before a spinner takes it. While a worker spins,
+ * wakers skip the futex system call (wakep sees nspinning > 0), which is what keeps a
+ * steady hand-off between two strands free of system calls; a strand just woken into "run
+ * next" is usually run by its waker within a microsecond, so stealing it early would only
+ * move a ping-pong across cores (Go waits ~3 us for the same reason). */
+#define SPIN_NS        50000
+#define RUNNEXT_WAIT_NS 3000
+
+static struct strand *spin(struct strand__worker *w)
+{
+    int64_t start = strand_now(), now = start;
+    struct strand *s;
+    while (now - start < SPIN_NS) {
+        if ((s = steal(w, now - start >= RUNNEXT_WAIT_NS)))
+            return s;
+        if ((s = find_quick(w)))
+            return s;
+        if (atomic_load_explicit(&g.stopping, memory_order_relaxed))
+            return NULL;
+        for (int i = 0; i < 16; i++)
+            strand__cpu_relax();
+        now = strand_now();
+    }
+    return NULL;
+}
+
 /* The idle loop's search: local, global, timers, network, stealing; sleeps when there is
  * nothing. Returns NULL only when the runtime stops. */
 static struct strand *find_blocking(struct strand__worker *w)
@@ -770,15 +847,8 @@ static struct strand *find_blocking(struct strand__worker *w)
             if (2 * atomic_load_explicit(&g.nspinning, memory_order_relaxed) < busy)
                 start_spinning(w);
         }
-        if (w->spinning) {
-            for (int round = 0; round < 4; round++) {
-                if ((s = steal(w, round == 3)))
-                    return s;
-                if (round == 2)
-                    for (int i = 0; i < 50; i++)
-                        strand__cpu_relax();
-            }
-        }
+        if (w->spinning && (s = spin(w)))
+            return s;
         /* Going idle: list ourselves, stop spinning, full barrier, then look once more. */
         idle_push(w);
         bool was_spinning = w->spinning;

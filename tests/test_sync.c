@@ -244,6 +244,15 @@ static void *cv_main(void *arg)
         if (i % 16 == 0)
             strand_yield();
     }
+    /* Then slowly, so the consumers' short deadlines expire around the signals. */
+    for (long i = 0; i < 300; i++) {
+        assert_int_equal(strand_mutex_lock(&q->m, STRAND_FOREVER), 0);
+        q->items++;
+        assert_int_equal(strand_mutex_unlock(&q->m), 0);
+        assert_int_equal(strand_cond_signal(&q->nonempty), 0);
+        strand_sleep(150000 + (i % 5) * 50000);
+    }
+    n += 300;
     assert_int_equal(strand_mutex_lock(&q->m, STRAND_FOREVER), 0);
     q->done = 1;
     assert_int_equal(strand_mutex_unlock(&q->m), 0);
@@ -253,6 +262,7 @@ static void *cv_main(void *arg)
     assert_int_equal(q->consumed, n);
     assert_int_equal(q->items, 0);
     print_message("[ info ] cond: %ld items, %ld timeouts\n", n, q->timeouts);
+    assert_true(q->timeouts > 0);
     assert_int_equal(strand_cond_destroy(&q->nonempty), 0);
     return NULL;
 }

@@ -1,0 +1,607 @@
+/*
+ * test_stack.c - strand stacks (src/stack.c) and what rests on them: stack overflow reports
+ * (guarded stacks and canaried ones), the usable size of default, small and large stacks,
+ * the internal allocator (guard, canary, lookup of a fault address), stacks coming back
+ * from the cold list, no growth in mappings or RSS over a million spawn/join cycles, and a
+ * million strands alive at once on a stock kernel (vm.max_map_count 65,530).
+ *
+ * Structure: every test body runs in a forked child of a parent that never starts a
+ * runtime, so each gets a pristine process (a fresh mapping budget above all: the guard
+ * pages of one test must not decide whether the next one's stacks are guarded), and a
+ * crash fails one test only. Bodies that are meant to crash (the overflow tests) are
+ * checked from the parent: signal, and the words of the report on stderr. Inside a child
+ * checks are CHECK/CHECK_EQ, never cmocka's assert_* (see test_lifecycle.c for why).
+ *
+ * Part of the `core` set (qemu-aarch64, Valgrind, ucontext): STRAND_TEST_SCALE=small turns
+ * the million-strand tests into 100,000 cycles and 200,000 strands.
+ */
+// ctest-timeout: 300
+#include "test_util.h"
+
+#include "internal.h"
+
+#include <stdatomic.h>
+
+/* ---------------------------------------------------------------- checks inside children */
+
+static atomic_int check_failures;
+
+static void check_failed(const char *file, int line, const char *what, long long a, long long b)
+{
+    atomic_fetch_add(&check_failures, 1);
+    fprintf(stderr, "%s:%d: CHECK(%s) failed (%lld vs %lld)\n", file, line, what, a, b);
+}
+
+#define CHECK(c)                                                                         \
+    do {                                                                                 \
+        if (!(c))                                                                        \
+            check_failed(__FILE__, __LINE__, #c, 0, 0);                                  \
+    } while (0)
+#define CHECK_EQ(a, b)                                                                   \
+    do {                                                                                 \
+        long long a_ = (long long)(a), b_ = (long long)(b);                              \
+        if (a_ != b_)                                                                    \
+            check_failed(__FILE__, __LINE__, #a " == " #b, a_, b_);                      \
+    } while (0)
+
+/* ---------------------------------------------------------------- one child process per test */
+
+typedef struct body_spec {
+    void (*body)(void);
+    strand_config cfg;
+    int init; /* start the runtime with cfg before the body */
+} body_spec;
+
+static void body_run(void *arg)
+{
+    const body_spec *b = arg;
+    if (b->init) {
+        int rc = strand_init(&b->cfg);
+        if (rc != 0) {
+            fprintf(stderr, "strand_init = %d\n", rc);
+            _exit(2);
+        }
+    }
+    b->body();
+    fflush(stdout);
+    fflush(stderr);
+    _exit(atomic_load(&check_failures) ? 1 : 0);
+}
+
+static void run_body(const char *name, const body_spec *b, unsigned timeout_s, test_child *c)
+{
+    assert_int_equal(test_child_run(body_run, (void *)b, timeout_s, c), 0);
+    if (c->timed_out) {
+        print_message("%s", c->err);
+        fail_msg("%s: still running after %u s (deadlock?)", name, timeout_s);
+    }
+}
+
+static void expect_success(const char *name, const body_spec *b, unsigned timeout_s)
+{
+    test_child c;
+    run_body(name, b, timeout_s, &c);
+    if (c.err_len)
+        print_message("%s", c.err);
+    if (c.signaled)
+        fail_msg("%s: killed by signal %d (%s)", name, c.sig, strsignal(c.sig));
+    if (!c.exited || c.status != 0)
+        fail_msg("%s: failed (exit status %d)", name, c.status);
+}
+
+#define BODY_TEST(name, nworkers, timeout_s)                                              \
+    static void test_##name(void **state)                                                \
+    {                                                                                    \
+        (void)state;                                                                     \
+        body_spec b = {.body = body_##name,                                              \
+                       .cfg = {.workers = (nworkers), .no_signals = 1},                  \
+                       .init = 1};                                                       \
+        expect_success(#name, &b, (timeout_s));                                          \
+    }
+
+static void *run_main(strand_fn fn, void *arg)
+{
+    void *r = NULL;
+    CHECK_EQ(strand_run(fn, arg, &r), 0);
+    return r;
+}
+
+/* ---------------------------------------------------------------- /proc figures */
+
+static long count_maps(void)
+{
+    FILE *f = fopen("/proc/self/maps", "r");
+    if (!f)
+        return -1;
+    long n = 0;
+    int c;
+    while ((c = fgetc(f)) != EOF)
+        n += c == '\n';
+    fclose(f);
+    return n;
+}
+
+static long rss_kib(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    if (!f)
+        return -1;
+    char line[256];
+    long v = -1;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "VmRSS: %ld kB", &v) == 1)
+            break;
+    fclose(f);
+    return v;
+}
+
+/* ---------------------------------------------------------------- stack overflow */
+
+/* Recurses until something stops it; the frames are kept (not a tail call) and touched.
+ * (`never` is never set: it only tells the compiler the recursion could end.) */
+static volatile int never;
+
+__attribute__((noinline)) static int recurse_forever(volatile char *up)
+{
+    volatile char frame[512];
+    frame[0] = up ? up[0] : 1;
+    frame[511] = frame[0];
+    if (never)
+        return 0;
+    return recurse_forever(frame) + frame[511];
+}
+
+static void *overflow_strand(void *arg)
+{
+    (void)arg;
+    struct strand *s = strand__current();
+    fprintf(stderr, "overflow-strand id=%lld size=%zu guarded=%d\n", (long long)strand_self(),
+            s->stack_size, s->guarded);
+    fflush(stderr);
+    return (void *)(intptr_t)recurse_forever(NULL);
+}
+
+static size_t overflow_attr_size;
+
+static void body_overflow(void)
+{
+    strand_attr a = {.stack_size = overflow_attr_size, .name = "deep"};
+    int64_t id = strand_spawn_attr(overflow_strand, NULL, &a);
+    CHECK(id > 0);
+    strand_join(id, NULL); /* never returns: the process must die */
+    fprintf(stderr, "overflow: the strand returned\n");
+    _exit(5);
+}
+
+/* Pull "id=<n> size=<n>" from what the child printed before it overflowed. */
+static void parse_victim(const char *err, long long *id, size_t *size, int *guarded)
+{
+    const char *p = strstr(err, "overflow-strand id=");
+    if (!p || sscanf(p, "overflow-strand id=%lld size=%zu guarded=%d", id, size, guarded) != 3)
+        fail_msg("the child did not say which strand overflows:\n%s", err);
+}
+
+/* The report names the strand and its stack size, and the process dies by SIGABRT (the
+ * report's abort()) or SIGSEGV, as docs say. */
+static void check_overflow_report(const test_child *c, int want_guarded)
+{
+    long long id;
+    size_t size;
+    int guarded;
+    parse_victim(c->err, &id, &size, &guarded);
+    if (guarded != want_guarded)
+        fail_msg("the overflowing strand's stack is %s, the test wanted %s:\n%s",
+                 guarded ? "guarded" : "canaried", want_guarded ? "guarded" : "canaried", c->err);
+    char id_text[64], size_text[64];
+    snprintf(id_text, sizeof id_text, "strand %lld ", id);
+    snprintf(size_text, sizeof size_text, "%zu", size);
+    if (!c->signaled || (c->sig != SIGABRT && c->sig != SIGSEGV) ||
+        !strstr(c->err, "stack overflow") || !strstr(c->err, id_text) ||
+        !strstr(c->err, size_text)) {
+        fail_msg("expected death by SIGABRT/SIGSEGV with a report naming \"stack overflow\", "
+                 "\"%s\" and \"%s\"; got exited=%d status=%d signaled=%d sig=%d, stderr:\n%s",
+                 id_text, size_text, c->exited, c->status, c->signaled, c->sig, c->err);
+    }
+    const char *line = strstr(c->err, "strand: stack overflow");
+    if (line) {
+        const char *end = strchr(line, '\n');
+        print_message("    (%s) %.*s\n", strsignal(c->sig), end ? (int)(end - line) : 200, line);
+    }
+}
+
+static void test_overflow_guarded(void **state)
+{
+    (void)state;
+    overflow_attr_size = 0; /* the default stack, from a slab */
+    body_spec b = {.body = body_overflow, .cfg = {.workers = 2, .no_signals = 1}, .init = 1};
+    test_child c;
+    run_body("overflow_guarded", &b, 60, &c);
+    check_overflow_report(&c, 1);
+}
+
+static void test_overflow_guarded_custom_size(void **state)
+{
+    (void)state;
+    overflow_attr_size = 64 * 1024; /* a mapping of its own */
+    body_spec b = {.body = body_overflow, .cfg = {.workers = 1, .no_signals = 1}, .init = 1};
+    test_child c;
+    run_body("overflow_guarded_custom_size", &b, 60, &c);
+    check_overflow_report(&c, 1);
+}
+
+/* Canaried: first use up the guard budget with strands that stay alive, then overflow a
+ * canaried stack by a few hundred bytes (a deep recursion that comes back): the canary
+ * check at the next switch reports it. (A runaway recursion on a canaried stack would run
+ * through its neighbours: canaries only catch what they see at a switch.) */
+static strand_wg hold;
+static atomic_long held_count;
+
+static void *held(void *arg)
+{
+    (void)arg;
+    atomic_fetch_add(&held_count, 1);
+    CHECK_EQ(strand_wg_wait(&hold, STRAND_FOREVER), 0);
+    return NULL;
+}
+
+__attribute__((noinline)) static int recurse_past(uintptr_t lo)
+{
+    volatile char frame[512];
+    memset((char *)frame, 0xA5, sizeof frame);
+    if ((uintptr_t)frame > lo - 128)
+        return recurse_past(lo) + frame[7];
+    return frame[3];
+}
+
+static void *canary_overflow_strand(void *arg)
+{
+    (void)arg;
+    struct strand *s = strand__current();
+    fprintf(stderr, "overflow-strand id=%lld size=%zu guarded=%d\n", (long long)strand_self(),
+            s->stack_size, s->guarded);
+    fflush(stderr);
+    if (s->guarded)
+        return NULL; /* the parent reports this */
+    recurse_past((uintptr_t)s->stack_lo);
+    strand_yield(); /* the switch out checks the canary */
+    fprintf(stderr, "canary overflow went unnoticed\n");
+    return NULL;
+}
+
+static void body_overflow_canary(void)
+{
+    CHECK_EQ(strand_wg_init(&hold), 0);
+    CHECK_EQ(strand_wg_add(&hold, 1), 0);
+    struct strand_stats st = {0};
+    long spawned = 0;
+    /* Until the runtime had to go past its guard budget, plus one slab's worth so the
+     * next stack surely comes from a canaried slab. */
+    while (spawned < 200000) {
+        CHECK(strand_spawn(held, NULL) > 0);
+        spawned++;
+        if (spawned % 64 == 0) {
+            strand_stats(&st);
+            if (st.stacks_canary > 64)
+                break;
+        }
+    }
+    while (atomic_load(&held_count) < spawned)
+        usleep(1000);
+    fprintf(stderr, "held %ld strands: %llu guarded stacks, %llu canaried\n", spawned,
+            (unsigned long long)st.stacks_guarded, (unsigned long long)st.stacks_canary);
+    CHECK(st.stacks_canary > 0);
+    int64_t id = strand_spawn(canary_overflow_strand, NULL);
+    CHECK(id > 0);
+    strand_join(id, NULL);
+    fprintf(stderr, "overflow: the process survived\n");
+    _exit(5);
+}
+
+static void test_overflow_canary(void **state)
+{
+    (void)state;
+    body_spec b = {.body = body_overflow_canary,
+                   .cfg = {.workers = 2, .no_signals = 1},
+                   .init = 1};
+    test_child c;
+    run_body("overflow_canary", &b, 120, &c);
+    check_overflow_report(&c, 0);
+}
+
+/* ---------------------------------------------------------------- usable stack */
+
+__attribute__((noinline)) static long use_stack(long bytes)
+{
+    volatile char frame[1024];
+    frame[0] = 1;
+    frame[1023] = 2;
+    if (bytes <= 1024)
+        return frame[0] + frame[1023];
+    return use_stack(bytes - 1100) + frame[0];
+}
+
+static void *use_strand(void *arg)
+{
+    long bytes = (long)(intptr_t)arg;
+    struct strand *s = strand__current();
+    size_t usable = (size_t)((uintptr_t)s - (uintptr_t)s->stack_lo);
+    CHECK(usable + 4096 >= (size_t)bytes);
+    return (void *)(intptr_t)use_stack(bytes);
+}
+
+static void *usage_main(void *arg)
+{
+    (void)arg;
+    struct {
+        size_t attr;
+        long   use;
+    } cases[] = {
+        {0, 100 * 1024},              /* default 128 KiB */
+        {16 * 1024, 8 * 1024},        /* the minimum */
+        {64 * 1024, 48 * 1024},
+        {1024 * 1024, 900 * 1024},
+        {8 * 1024 * 1024, 7 * 1024 * 1024},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        strand_attr a = {.stack_size = cases[i].attr};
+        int64_t id = strand_spawn_attr(use_strand, (void *)(intptr_t)cases[i].use, &a);
+        CHECK(id > 0);
+        void *r = NULL;
+        CHECK_EQ(strand_join(id, &r), 0);
+        CHECK((intptr_t)r > 0);
+    }
+    return NULL;
+}
+
+static void body_stack_usage(void)
+{
+    run_main(usage_main, NULL);
+}
+
+/* ---------------------------------------------------------------- the allocator, directly */
+
+static void body_stack_alloc(void)
+{
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    /* default size: carved from a guarded slab in a fresh process */
+    struct strand *s = strand__stack_alloc(0);
+    CHECK(s != NULL);
+    if (!s)
+        return;
+    CHECK(s->guarded);
+    CHECK_EQ(s->stack_size, STRAND__STACK_DEFAULT);
+    CHECK_EQ((uintptr_t)s->stack_lo % 16, 0);
+    CHECK((uintptr_t)s - (uintptr_t)s->stack_lo >= STRAND__STACK_DEFAULT - 2 * page);
+    CHECK(strand__stack_check(s));
+    /* a fault address in its guard page names it; one inside the stack does not */
+    CHECK(strand__stack_find((char *)s->stack_lo - 1) == s);
+    CHECK(strand__stack_find((char *)s->stack_lo - page) == s);
+    CHECK(strand__stack_find((char *)s->stack_lo + 8 * page) == NULL);
+    CHECK(strand__stack_find(&page) == NULL);
+    /* the stack is writable from its bottom to its control block */
+    memset(s->stack_lo, 0x5a, (size_t)((uintptr_t)s - (uintptr_t)s->stack_lo));
+
+    /* a custom size gets a mapping of its own, guarded too */
+    struct strand *big = strand__stack_alloc(1024 * 1024);
+    CHECK(big != NULL);
+    if (big) {
+        CHECK(big->guarded);
+        CHECK_EQ(big->stack_size, 1024 * 1024);
+        CHECK(strand__stack_find((char *)big->stack_lo - 1) == big);
+        strand__stack_free(big);
+    }
+    strand__stack_free(s);
+
+    /* Exhaust the guard budget: past it stacks are canaried, and the canary check sees a
+     * write below the usable stack. */
+    enum { MAX = 60000 };
+    struct strand **all = calloc(MAX, sizeof *all);
+    CHECK(all != NULL);
+    struct strand *canaried = NULL;
+    int n = 0;
+    while (n < MAX && !canaried) {
+        struct strand *t = strand__stack_alloc(0);
+        if (!t)
+            break;
+        all[n++] = t;
+        if (!t->guarded)
+            canaried = t;
+    }
+    CHECK(canaried != NULL);
+    if (canaried) {
+        CHECK(strand__stack_check(canaried));
+        volatile char *below = (volatile char *)canaried->stack_lo - 5;
+        char keep = *below;
+        *below = (char)(keep ^ 0x40);
+        CHECK(!strand__stack_check(canaried));
+        *below = keep;
+        CHECK(strand__stack_check(canaried));
+        memset(canaried->stack_lo, 0x5a,
+               (size_t)((uintptr_t)canaried - (uintptr_t)canaried->stack_lo));
+        CHECK(strand__stack_check(canaried)); /* using the whole stack is fine */
+        struct strand_stats st;
+        strand_stats(&st);
+        CHECK(st.stacks_canary > 0);
+        CHECK(st.stacks_guarded > 1000);
+        printf("    guard budget: %llu guarded stacks before the first canaried one\n",
+               (unsigned long long)st.stacks_guarded);
+    }
+    for (int i = 0; i < n; i++)
+        strand__stack_free(all[i]);
+    free(all);
+}
+
+/* ---------------------------------------------------------------- cold stacks come back */
+
+/*
+ * Past pool_capacity a freed stack is dropped to the cold list (its pages handed back);
+ * the next spawns reuse it. Its control block must still describe the stack then.
+ * With pool_capacity = 1 almost every stack goes cold.
+ */
+static void *check_own_stack(void *arg)
+{
+    struct strand *s = strand__current();
+    CHECK(s->stack_lo != NULL);
+    CHECK_EQ(s->stack_size, STRAND__STACK_DEFAULT);
+    CHECK((uintptr_t)&s > (uintptr_t)s->stack_lo && (uintptr_t)&s < (uintptr_t)s);
+    CHECK(s->guarded || strand__stack_check(s));
+    use_stack(32 * 1024);
+    return arg;
+}
+
+static void *cold_main(void *arg)
+{
+    long n = (long)(intptr_t)arg;
+    int64_t *ids = malloc((size_t)n * sizeof *ids);
+    CHECK_EQ(strand_wg_init(&hold), 0);
+    for (int round = 0; round < 3; round++) {
+        CHECK_EQ(strand_wg_add(&hold, 1), 0);
+        atomic_store(&held_count, 0);
+        for (long i = 0; i < n; i++)
+            CHECK((ids[i] = strand_spawn(held, NULL)) > 0);
+        while (atomic_load(&held_count) < n)
+            strand_sleep(1000000);
+        CHECK_EQ(strand_wg_done(&hold), 0);
+        for (long i = 0; i < n; i++)
+            CHECK_EQ(strand_join(ids[i], NULL), 0);
+        for (long i = 0; i < n; i++)
+            CHECK((ids[i] = strand_spawn(check_own_stack, (void *)(intptr_t)i)) > 0);
+        for (long i = 0; i < n; i++) {
+            void *r = NULL;
+            CHECK_EQ(strand_join(ids[i], &r), 0);
+            CHECK_EQ((intptr_t)r, i);
+        }
+    }
+    free(ids);
+    return NULL;
+}
+
+static void body_cold_stacks(void)
+{
+    run_main(cold_main, (void *)(intptr_t)test_scale(2000, 500));
+}
+
+static void test_cold_stacks(void **state)
+{
+    (void)state;
+    body_spec b = {.body = body_cold_stacks,
+                   .cfg = {.workers = 2, .no_signals = 1, .pool_capacity = 1},
+                   .init = 1};
+    expect_success("cold_stacks", &b, 60);
+}
+
+/* ---------------------------------------------------------------- a million cycles, no growth */
+
+static void *nothing(void *arg)
+{
+    return arg;
+}
+
+static void cycles(long n)
+{
+    enum { BATCH = 64 };
+    int64_t ids[BATCH];
+    for (long done = 0; done < n; done += BATCH) {
+        for (int i = 0; i < BATCH; i++)
+            CHECK((ids[i] = strand_spawn(nothing, (void *)(intptr_t)i)) > 0);
+        for (int i = 0; i < BATCH; i++) {
+            void *r = NULL;
+            CHECK_EQ(strand_join(ids[i], &r), 0);
+            CHECK_EQ((intptr_t)r, i);
+        }
+    }
+}
+
+static void *growth_main(void *arg)
+{
+    long n = (long)(intptr_t)arg;
+    cycles(n / 10); /* warm-up: pools, caches, id table */
+    long maps0 = count_maps(), rss0 = rss_kib();
+    int64_t t0 = strand_now();
+    cycles(n);
+    int64_t ns = strand_now() - t0;
+    long maps1 = count_maps(), rss1 = rss_kib();
+    printf("    %ld spawn/join cycles: %.1f ns each; mappings %ld -> %ld, RSS %ld -> %ld KiB\n",
+           n, (double)ns / (double)n, maps0, maps1, rss0, rss1);
+    CHECK(maps0 > 0 && rss0 > 0);
+    CHECK(maps1 <= maps0 + 4);
+    CHECK(rss1 <= rss0 + 4096);
+    return NULL;
+}
+
+static void body_no_growth(void)
+{
+    run_main(growth_main, (void *)(intptr_t)test_scale(1000000, 100000));
+}
+
+/* ---------------------------------------------------------------- a million alive */
+
+static void *million_main(void *arg)
+{
+    long n = (long)(intptr_t)arg;
+    int64_t *ids = malloc((size_t)n * sizeof *ids);
+    CHECK(ids != NULL);
+    if (!ids)
+        return NULL;
+    CHECK_EQ(strand_wg_init(&hold), 0);
+    CHECK_EQ(strand_wg_add(&hold, 1), 0);
+    atomic_store(&held_count, 0);
+    long rss0 = rss_kib();
+    int64_t t0 = strand_now();
+    for (long i = 0; i < n; i++) {
+        ids[i] = strand_spawn(held, NULL);
+        if (ids[i] <= 0) {
+            CHECK(ids[i] > 0);
+            fprintf(stderr, "spawn #%ld failed: %lld\n", i, (long long)ids[i]);
+            n = i;
+            break;
+        }
+    }
+    int64_t limit = strand_now() + 120000000000LL;
+    while (atomic_load(&held_count) < n && strand_now() < limit)
+        strand_sleep(2000000);
+    int64_t t1 = strand_now();
+    CHECK_EQ(atomic_load(&held_count), n);
+    struct strand_stats st;
+    strand_stats(&st);
+    long rss1 = rss_kib();
+    printf("    %ld strands alive at once: %.0f ns per spawn (to parked), RSS +%ld MiB "
+           "(%.0f bytes per strand); %llu guarded stacks, %llu canaried; %ld mappings\n",
+           n, (double)(t1 - t0) / (double)n, (rss1 - rss0) / 1024,
+           (double)(rss1 - rss0) * 1024.0 / (double)n, (unsigned long long)st.stacks_guarded,
+           (unsigned long long)st.stacks_canary, count_maps());
+    CHECK(st.peak >= (uint64_t)n);
+    CHECK(st.active >= (uint64_t)n);
+    CHECK(st.stacks_canary > 0); /* past the guard budget */
+    CHECK_EQ(strand_wg_done(&hold), 0);
+    for (long i = 0; i < n; i++)
+        CHECK_EQ(strand_join(ids[i], NULL), 0);
+    printf("    released and joined them in %.2f s\n", (double)(strand_now() - t1) / 1e9);
+    free(ids);
+    return NULL;
+}
+
+static void body_million_alive(void)
+{
+    run_main(million_main, (void *)(intptr_t)test_scale(1000000, 200000));
+}
+
+BODY_TEST(stack_usage, 2, 60)
+BODY_TEST(stack_alloc, 2, 120)
+BODY_TEST(no_growth, 2, 240)
+BODY_TEST(million_alive, 2, 280)
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_overflow_guarded),
+        cmocka_unit_test(test_overflow_guarded_custom_size),
+        cmocka_unit_test(test_overflow_canary),
+        cmocka_unit_test(test_stack_usage),
+        cmocka_unit_test(test_stack_alloc),
+        cmocka_unit_test(test_cold_stacks),
+        cmocka_unit_test(test_no_growth),
+        cmocka_unit_test(test_million_alive),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
