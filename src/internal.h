@@ -259,6 +259,7 @@ enum strand__stat {
     STRAND__STAT_CHAN_OPS,
     STRAND__STAT_MAILBOX_SENT,
     STRAND__STAT_MAILBOX_DROPPED,
+    STRAND__STAT_YIELDS_IN_PLACE, /* strand_yield with nothing else to run */
     STRAND__STAT_COUNT
 };
 

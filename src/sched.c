@@ -168,7 +168,7 @@ static uint64_t active_now(void)
 
 static void peak_update(uint64_t active)
 {
-    uint64_t p = atomic_load_explicit(&g.peak, memory_order_relaxed);
+    unsigned long long p = atomic_load_explicit(&g.peak, memory_order_relaxed);
     while (active > p && !atomic_compare_exchange_weak_explicit(&g.peak, &p, active,
                                                                 memory_order_relaxed,
                                                                 memory_order_relaxed))
@@ -213,8 +213,9 @@ struct strand *strand__worker_current(int i, uint64_t *switches)
     if (i < 0 || i >= strand__nworkers)
         return NULL;
     struct strand__worker *w = strand__workers[i];
-    if (switches)
-        *switches = atomic_load_explicit(&w->stat[STRAND__STAT_SWITCHES], memory_order_relaxed);
+    if (switches) /* every scheduling point, including yields that did not switch */
+        *switches = atomic_load_explicit(&w->stat[STRAND__STAT_SWITCHES], memory_order_relaxed) +
+                    atomic_load_explicit(&w->stat[STRAND__STAT_YIELDS_IN_PLACE], memory_order_relaxed);
     return atomic_load_explicit(&w->current, memory_order_relaxed);
 }
 
@@ -1001,8 +1002,11 @@ void strand__schedule(struct strand *self, int action)
     if (!self->guarded && !strand__stack_check(self))
         overflow_abort(self);
     struct strand *next = w->host ? NULL : find_quick(w);
-    if (!next && action == PREV_YIELD && !w->host)
-        return; /* nothing else to run here: carry on */
+    if (!next && action == PREV_YIELD && !w->host) {
+        /* nothing else to run here: carry on, but show the watchdog we are not stuck */
+        strand__worker_stat(w, STRAND__STAT_YIELDS_IN_PLACE, 1);
+        return;
+    }
     w->prev = self;
     w->prev_action = action;
     void **fake = action == PREV_EXIT ? NULL : fake_slot(self);
@@ -1286,6 +1290,11 @@ int strand_run_until_idle(int budget, int *more)
     struct strand__worker *w = strand__workers[0];
     set_worker(w);
     g0_bounds(w); /* the host's stack serves as the idle context */
+    static _Thread_local bool diag_ready;
+    if (!diag_ready) { /* an alternate signal stack for the overflow report */
+        strand__diag_thread_start();
+        diag_ready = true;
+    }
     int ran = 0;
     while (ran < budget) {
         struct strand *s = find_quick(w);

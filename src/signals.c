@@ -362,8 +362,24 @@ static bool start_thread(void)
     return true;
 }
 
+/* A forked child has no diagnostics thread: make the handlers act alone there (SIGINT then
+ * _exit(130)s at once, SIGQUIT does nothing) instead of writing to a pipe nobody reads. */
+static void atfork_child(void)
+{
+    atomic_store(&pipe_wr, -1);
+    diag_have_thread = false;
+}
+
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+
+static void atfork_register(void)
+{
+    pthread_atfork(NULL, NULL, atfork_child);
+}
+
 void strand__diag_start(void)
 {
+    pthread_once(&atfork_once, atfork_register);
     pthread_mutex_lock(&diag_lock);
     if (diag_running) {
         pthread_mutex_unlock(&diag_lock);

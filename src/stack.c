@@ -53,6 +53,7 @@
 #define CANARY      64
 #define CANARY_WORD 0x5354524e44435259ull /* "STRNDCRY" */
 #define DIRTY_MAX   1024
+#define CACHE_BATCH (STACK_CACHE / 2) /* stacks moved between a worker cache and the pool */
 
 typedef struct slab {
     uintptr_t base;   /* first region */
@@ -68,8 +69,16 @@ static struct strand *pool_head;  /* clean: trimmed; linked through cb->next */
 static struct strand *dirty_head; /* untrimmed */
 static size_t pool_count, dirty_count;
 static atomic_bool have_dirty; /* a lock-free peek at dirty_head != NULL */
-static struct strand **cold;      /* dropped entirely; an array, not a list: */
-static size_t cold_count, cold_cap; /* writing a link would commit the page again */
+/* Stacks dropped entirely, kept as address space. An array, not a list: a link would
+ * commit the page again; and the record keeps what the dropped (zeroed) control block
+ * of a guarded stack no longer holds. */
+typedef struct cold_stack {
+    uintptr_t region;
+    uint32_t  stride;
+    uint8_t   guarded;
+} cold_stack;
+static cold_stack *cold;
+static size_t cold_count, cold_cap;
 static size_t page_size;
 static long map_budget;           /* mappings we may spend on guards */
 static long maps_spent;
@@ -251,23 +260,35 @@ static struct strand *reuse(struct strand *s)
     return s;
 }
 
-static struct strand *pool_take(size_t stride)
+/* One pooled stack (dirty first: its pages are still there), or a new slab. Called under
+ * pool_lock. */
+static struct strand *pool_take_locked(size_t stride)
 {
-    struct strand *s = NULL;
-    pthread_mutex_lock(&pool_lock);
-    if (dirty_head) {
-        s = dirty_head;
+    struct strand *s;
+    if ((s = dirty_head)) {
         dirty_head = s->next;
         dirty_count--;
-    } else if (pool_head) {
-        s = pool_head;
+    } else if ((s = pool_head)) {
         pool_head = s->next;
         pool_count--;
     } else if (cold_count) {
-        s = cold[--cold_count];
+        cold_stack c = cold[--cold_count];
+        s = (struct strand *)region_cb(c.region, c.stride);
+        cb_setup(s, c.region, c.stride, c.guarded);
     } else {
         s = slab_new(stride);
     }
+    return s;
+}
+
+/* Refill an empty worker cache with up to CACHE_BATCH stacks under one lock, and return
+ * one more for the caller (w may be NULL: a plain thread gets just the one). */
+static struct strand *pool_take(struct strand__worker *w, size_t stride)
+{
+    pthread_mutex_lock(&pool_lock);
+    struct strand *s = pool_take_locked(stride);
+    for (int i = 0; w && s && i < CACHE_BATCH && (dirty_head || pool_head); i++)
+        w->stacks[w->nstacks++] = pool_take_locked(stride);
     pthread_mutex_unlock(&pool_lock);
     return s;
 }
@@ -298,6 +319,23 @@ static void pool_give(struct strand *s)
     }
     pthread_mutex_unlock(&pool_lock);
     pool_give_clean(s);
+}
+
+static void pool_give_batch(struct strand **v, int n)
+{
+    int i = 0;
+    pthread_mutex_lock(&pool_lock);
+    for (; i < n && dirty_count < DIRTY_MAX && dirty_count + pool_count < strand__cfg.pool_capacity;
+         i++) {
+        v[i]->next = dirty_head;
+        dirty_head = v[i];
+        dirty_count++;
+    }
+    if (i)
+        atomic_store_explicit(&have_dirty, true, memory_order_relaxed);
+    pthread_mutex_unlock(&pool_lock);
+    for (; i < n; i++)
+        pool_give_clean(v[i]);
 }
 
 /* Trim the dirty stacks; called by a worker with nothing to run. */
@@ -332,7 +370,7 @@ static void pool_give_clean(struct strand *s)
     }
     if (cold_count == cold_cap) {
         size_t cap = cold_cap ? cold_cap * 2 : 1024;
-        struct strand **c = realloc(cold, cap * sizeof *c);
+        cold_stack *c = realloc(cold, cap * sizeof *c);
         if (!c) { /* keep it warm rather than lose it */
             s->next = pool_head;
             pool_head = s;
@@ -343,7 +381,7 @@ static void pool_give_clean(struct strand *s)
         cold = c;
         cold_cap = cap;
     }
-    cold[cold_count++] = s;
+    cold[cold_count++] = (cold_stack){cb_region(s), (uint32_t)s->stack_size, s->guarded};
     pthread_mutex_unlock(&pool_lock);
     trim(s, true);
 }
@@ -427,7 +465,7 @@ struct strand *strand__stack_alloc(size_t size)
     struct strand__worker *w = strand__worker_self();
     s = w ? strand__worker_stack_pop(w) : NULL;
     if (!s)
-        s = pool_take(size);
+        s = pool_take(w, size);
     return s ? reuse(s) : NULL;
 }
 
@@ -439,9 +477,18 @@ void strand__stack_free(struct strand *s)
         return;
     }
     struct strand__worker *w = strand__worker_self();
-    if (w && strand__worker_stack_push(w, s))
+    if (!w) {
+        pool_give(s);
         return;
-    pool_give(s);
+    }
+    if (!strand__worker_stack_push(w, s)) {
+        /* Full: hand the older half of the cache to the pool in one lock, then keep s. */
+        pool_give_batch(w->stacks, CACHE_BATCH);
+        memmove(w->stacks, w->stacks + CACHE_BATCH,
+                (size_t)(w->nstacks - CACHE_BATCH) * sizeof *w->stacks);
+        w->nstacks -= CACHE_BATCH;
+        strand__worker_stack_push(w, s);
+    }
 }
 
 /* Spill a worker cache's overflow to the pool (sched.c calls this with stacks it evicts). */

@@ -14,7 +14,7 @@
 #include "internal.h"
 
 #define RUNQ_SIZE   256 /* a power of two */
-#define STACK_CACHE 64
+#define STACK_CACHE 128
 #define SLOT_CACHE  128
 #define PRIOS       4
 

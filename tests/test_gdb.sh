@@ -4,7 +4,7 @@
 # Compiles tests/gdb_target.c (-g -O0) against BUILD_DIR/libstrand.a, starts it, waits for
 # "READY <recv id> <join id>", then:
 #   1. attaches gdb: `info strands` must list the parked strands with what they wait on, and
-#      `strand bt <recv id>` must walk into strand_chan_recv and parked_in_recv; gcore writes
+#      `strand bt <recv id>` must walk from strand__park (the channel code between may be inlined) into parked_in_recv; gcore writes
 #      a core file;
 #   2. kills the process and runs the same commands on the core file.
 # Exit 77 (CTest: skipped) when gdb is missing or ptrace is not permitted.
@@ -53,7 +53,7 @@ fail=0
 check() { # $1 label, $2 output file
     for want in "\"gdb-recv\"" "\"gdb-join\"" "\"gdb-mbox\"" "waits on: chan recv 0x" \
                 "waits on: join of strand $recv_id" "waits on: mailbox" \
-                "strand_chan_recv" "parked_in_recv" "recv_main"; do
+                "strand__park" "parked_in_recv" "recv_main"; do
         if ! grep -qF -- "$want" "$2"; then
             echo "FAIL ($1): no \"$want\" in:"; cat "$2"; fail=1; return
         fi

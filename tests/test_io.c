@@ -375,7 +375,7 @@ static void *emfile_main(void *arg)
         assert_int_equal(strand_connect(cfd[i], (struct sockaddr *)&addr, sizeof addr,
                                         ms_from_now(5000)), 0);
     for (int i = 0; i < c->clients; i++) {
-        char m[8], b[8];
+        char m[16], b[16];
         snprintf(m, sizeof m, "c%d", i);
         size_t len = strlen(m);
         assert_int_equal(strand_write_all(cfd[i], m, len, ms_from_now(5000)), (ssize_t)len);
