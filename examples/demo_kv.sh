@@ -86,9 +86,9 @@ field() { awk -v t="$2" -v c="$3" '$1 == t { print $c }' "$1"; }
 echo
 printf '%-6s %26s %26s\n' "" "strand kv_server" "redis-server $redis_version"
 for t in SET GET; do
-    printf '%-6s %16s req/s %4s %16s req/s %4s\n' "$t" \
-        "$(field "$tmp/kv.res" "$t" 2)" "" "$(field "$tmp/redis.res" "$t" 2)" ""
-    printf '%-6s %16s ms p50  %16s ms p50\n' "" \
+    printf '%-6s %16s req/s      %16s req/s\n' "$t" \
+        "$(field "$tmp/kv.res" "$t" 2)" "$(field "$tmp/redis.res" "$t" 2)"
+    printf '%-6s %16s ms p50     %16s ms p50\n' "" \
         "$(field "$tmp/kv.res" "$t" 3)" "$(field "$tmp/redis.res" "$t" 3)"
 done
 echo

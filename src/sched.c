@@ -1224,6 +1224,15 @@ void strand__sched_stop(void)
         for (int i = 0; i < strand__nworkers; i++)
             pthread_join(strand__workers[i]->thread, NULL);
     }
+    /* The counters of these workers live on in ext_stat, so that spawned - completed
+     * stays right for the next runtime (strand_wait_all depends on it). */
+    for (int i = 0; i < strand__nworkers; i++) {
+        struct strand__worker *w = strand__workers[i];
+        for (int k = 0; k < STRAND__STAT_COUNT; k++) {
+            uint64_t v = atomic_exchange_explicit(&w->stat[k], 0, memory_order_relaxed);
+            atomic_fetch_add_explicit(&g.ext_stat[k], v, memory_order_relaxed);
+        }
+    }
     /* Workers are kept if strands are still parked: their control blocks point at them. */
     if (active_now() == 0) {
         for (int i = 0; i < strand__nworkers; i++) {

@@ -275,19 +275,24 @@ void strand_exit(void *result)
         j->elem = result;
         j->status = 0;
         slot_free_unlock(sl, s->slot);
-        strand__waiter_wake(j);
-    } else if (sl->state == SLOT_DETACHED) {
-        slot_free_unlock(sl, s->slot);
     } else {
-        sl->state = SLOT_ZOMBIE;
-        sl->result = result;
-        sl->s = NULL;
-        strand__spin_unlock(&sl->lock);
+        j = NULL;
+        if (sl->state == SLOT_DETACHED) {
+            slot_free_unlock(sl, s->slot);
+        } else {
+            sl->state = SLOT_ZOMBIE;
+            sl->result = result;
+            sl->s = NULL;
+            strand__spin_unlock(&sl->lock);
+        }
     }
-    /* No send can reach s now: its slot no longer names it as live. */
+    /* No send can reach s now: its slot no longer names it as live. Everything is
+     * counted before the joiner wakes, so it sees the strand complete in strand_stats. */
     strand__mailbox_drain(s);
     atomic_store_explicit(&s->state, STRAND__DONE, memory_order_relaxed);
     strand__stat_add(STRAND__STAT_COMPLETED, 1);
+    if (j)
+        strand__waiter_wake(j);
     strand__schedule(s, 3 /* PREV_EXIT */);
     __builtin_unreachable();
 }
