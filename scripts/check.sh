@@ -11,6 +11,10 @@
 # counted neither way. The last line printed is exactly "N passed, M failed" (the CI reads it).
 # Build directories are $B (release), $B-asan, $B-tsan, $B-debug, $B-aarch64, $B-ucontext.
 #
+# Each step also has a wall-clock cap (CAP below, seconds; override with CAP_<step>=N): a step
+# still running at its cap is killed with everything it started and counts as failed, so a
+# deadlocked test can never stall the whole run.
+#
 # Environment: B (build dir prefix, default build), JOBS (default 2), CTEST_JOBS (default 2),
 # STEPS (a space-separated subset of the step names below, default all).
 set -uo pipefail
@@ -149,6 +153,19 @@ declare -A TITLE=(
     [fuzz]="bounded fuzz run (tests/fuzz/run.sh --bounded)"
 )
 
+declare -A CAP=(
+    [release]=600 [asan]=480 [tsan]=600 [valgrind]=480 [verify]=360
+    [install]=180 [aarch64]=480 [ucontext]=300 [fuzz]=300
+)
+
+# Steps run in a child bash under timeout(1), which kills the step's whole process group at the
+# cap; INT/TERM given to this script are passed on so nothing is left running.
+export B JOBS CTEST_JOBS SKIP ROOT
+export -f configure build run_ctest run_script tsan_prefix
+for s in $ALL_STEPS; do export -f "step_$s"; done
+step_pid=
+trap '[ -n "$step_pid" ] && kill -TERM "$step_pid" 2>/dev/null; wait; exit 130' INT TERM
+
 passed=0
 failed=0
 skipped=0
@@ -166,10 +183,18 @@ for s in $STEPS; do
     echo "=================================================================="
     echo "== [$i/$n] $s: ${TITLE[$s]}"
     echo "=================================================================="
+    cap_var="CAP_$s"
+    cap=${!cap_var:-${CAP[$s]}}
     t0=$SECONDS
-    "step_$s"
+    timeout -k 20 "$cap" bash -c "step_$s" &
+    step_pid=$!
+    wait "$step_pid"
     rc=$?
+    step_pid=
     dt=$((SECONDS - t0))
+    if [ $rc -eq 124 ] || [ $rc -eq 137 ]; then
+        echo "== $s: still running at its cap of ${cap}s: killed"
+    fi
     if [ $rc -eq 0 ]; then
         res=PASS
         passed=$((passed + 1))
