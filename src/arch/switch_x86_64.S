@@ -46,20 +46,10 @@ strand__ctx_switch:
     movq    CTX_R13(%rsi), %r13
     movq    CTX_R14(%rsi), %r14
     movq    CTX_R15(%rsi), %r15
-    /* Loading the control registers is slow (fldcw serialises the x87 unit), and they
-     * almost never differ between strands: load them only when they do. */
-    movl    CTX_MXCSR(%rsi), %eax
-    cmpl    CTX_MXCSR(%rdi), %eax
-    jne     1f
-2:  movzwl  CTX_FPUCW(%rsi), %eax
-    cmpw    CTX_FPUCW(%rdi), %ax
-    jne     3f
-4:  movq    CTX_RSP(%rsi), %rsp
+    ldmxcsr CTX_MXCSR(%rsi)
+    fldcw   CTX_FPUCW(%rsi)
+    movq    CTX_RSP(%rsi), %rsp
     jmpq    *CTX_RIP(%rsi)
-1:  ldmxcsr CTX_MXCSR(%rsi)
-    jmp     2b
-3:  fldcw   CTX_FPUCW(%rsi)
-    jmp     4b
     .cfi_endproc
     .size   strand__ctx_switch, .-strand__ctx_switch
 
