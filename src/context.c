@@ -61,7 +61,7 @@ _Static_assert(offsetof(strand__ctx, fp) == 80, "x29");
 _Static_assert(offsetof(strand__ctx, lr) == 88, "x30");
 _Static_assert(offsetof(strand__ctx, sp) == 96, "sp");
 _Static_assert(offsetof(strand__ctx, d8_d15) == 104, "d8");
-_Static_assert(sizeof(strand__ctx) == 168, "size");
+_Static_assert(offsetof(strand__ctx, fpcr) == 168, "fpcr");
 
 void strand__ctx_make(strand__ctx *c, void *lo, size_t size, strand__ctx_entry entry, void *arg)
 {
@@ -71,6 +71,7 @@ void strand__ctx_make(strand__ctx *c, void *lo, size_t size, strand__ctx_entry e
     c->lr = (uint64_t)(uintptr_t)strand__ctx_trampoline;
     c->x19_x28[0] = (uint64_t)(uintptr_t)arg;
     c->x19_x28[1] = (uint64_t)(uintptr_t)entry;
+    c->fpcr = 0; /* round to nearest, no flush-to-zero: the AAPCS64 default */
 }
 
 uintptr_t strand__ctx_fp(const strand__ctx *c)

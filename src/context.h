@@ -10,7 +10,7 @@
  *
  * Back ends, chosen at build time:
  *   src/arch/switch_x86_64.S   System V x86_64: rbx rbp r12-r15 rsp rip, MXCSR, x87 CW
- *   src/arch/switch_aarch64.S  AAPCS64: x19-x28, x29 (fp), x30 (lr), sp, d8-d15
+ *   src/arch/switch_aarch64.S  AAPCS64: x19-x28, x29 (fp), x30 (lr), sp, d8-d15, FPCR
  *   src/arch/switch_ucontext.c portable fallback (getcontext/makecontext/swapcontext);
  *                              slow (a signal-mask system call per switch), never the default
  *                              where assembly exists. Selected by STRAND_CTX_UCONTEXT.
@@ -44,6 +44,7 @@ typedef struct strand__ctx {
     uint64_t lr;          /* 88 */
     uint64_t sp;          /* 96 */
     uint64_t d8_d15[8];   /* 104..160 */
+    uint64_t fpcr;        /* 168 */
 } strand__ctx;
 #endif
 

@@ -2,9 +2,10 @@
  * switch_aarch64.S - context switch for aarch64 (AAPCS64).
  *
  * strand__ctx_switch(from, to) saves the callee-saved registers x19-x28, the frame pointer
- * x29, the link register x30 (where `from` resumes), sp and the low halves of v8-v15
- * (d8-d15, the only callee-saved part of the vector registers) into *from and loads them
- * from *to, then returns through the loaded x30. The offsets are the layout of strand__ctx
+ * x29, the link register x30 (where `from` resumes), sp, the low halves of v8-v15 (d8-d15,
+ * the only callee-saved part of the vector registers) and the floating-point control
+ * register FPCR (rounding mode, flush-to-zero: a strand's own, as MXCSR is on x86_64) into
+ * *from and loads them from *to, then returns through the loaded x30. The offsets are the layout of strand__ctx
  * in src/context.h, checked from context.c.
  */
 #if defined(__aarch64__) && !defined(STRAND_CTX_UCONTEXT)
@@ -27,6 +28,8 @@ strand__ctx_switch:
     stp     d10, d11, [x0, #120]
     stp     d12, d13, [x0, #136]
     stp     d14, d15, [x0, #152]
+    mrs     x9, fpcr
+    str     x9, [x0, #168]
 
     ldp     x19, x20, [x1, #0]
     ldp     x21, x22, [x1, #16]
@@ -40,6 +43,8 @@ strand__ctx_switch:
     ldp     d10, d11, [x1, #120]
     ldp     d12, d13, [x1, #136]
     ldp     d14, d15, [x1, #152]
+    ldr     x9, [x1, #168]
+    msr     fpcr, x9
     ret
     .size   strand__ctx_switch, .-strand__ctx_switch
 
