@@ -31,6 +31,11 @@ static atomic_uint_fast64_t reg_overflow;
 static atomic_int_fast64_t reg_untracked;
 static atomic_uint reg_thread_seq;
 static __thread uint32_t reg_cursor_plus1; /* 0 = this thread has no cursor yet */
+/* After a full probe window found no free slot, this thread's next REG_BACKOFF spawns go
+ * untracked without probing: with far more live strands than slots (a million strands, a
+ * registry of 1024) probing would otherwise cost every spawn 64 loads. */
+#define REG_BACKOFF 64
+static __thread uint32_t reg_skip;
 
 void strand__registry_setup(int size)
 {
@@ -76,6 +81,13 @@ void strand__registry_add(struct strand *s)
         s->registry_index = -1;
         return;
     }
+    if (reg_skip) {
+        reg_skip--;
+        s->registry_index = -2;
+        atomic_fetch_add_explicit(&reg_overflow, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&reg_untracked, 1, memory_order_relaxed);
+        return;
+    }
     struct strand *_Atomic *slots = atomic_load_explicit(&strand__registry_slots,
                                                          memory_order_relaxed);
     uint32_t cap = strand__registry_cap;
@@ -94,6 +106,7 @@ void strand__registry_add(struct strand *s)
         }
     }
     reg_cursor_plus1 = i + 1;
+    reg_skip = REG_BACKOFF;
     s->registry_index = -2;
     atomic_fetch_add_explicit(&reg_overflow, 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&reg_untracked, 1, memory_order_relaxed);

@@ -281,10 +281,11 @@ static void runq_shuffle(struct strand__worker *w, strand__runq *q)
     unsigned t = atomic_load_explicit(&q->tail, memory_order_relaxed);
     if (t - h < 2)
         return;
-    w->rng ^= w->rng << 13;
-    w->rng ^= w->rng >> 7;
-    w->rng ^= w->rng << 17;
-    unsigned k = h + (unsigned)(w->rng % (t - h));
+    /* its own generator: the stealing one advances a timing-dependent number of times */
+    w->seed_rng ^= w->seed_rng << 13;
+    w->seed_rng ^= w->seed_rng >> 7;
+    w->seed_rng ^= w->seed_rng << 17;
+    unsigned k = h + (unsigned)(w->seed_rng % (t - h));
     struct strand *a = atomic_load_explicit(&q->buf[h % RUNQ_SIZE], memory_order_relaxed);
     struct strand *b = atomic_load_explicit(&q->buf[k % RUNQ_SIZE], memory_order_relaxed);
     atomic_store_explicit(&q->buf[h % RUNQ_SIZE], b, memory_order_relaxed);
@@ -679,10 +680,9 @@ static void poll_timers(void)
 }
 
 /* Work without stealing: what a strand looks at before switching away. */
-static struct strand *find_quick(struct strand__worker *w)
+static struct strand *find_quick_pick(struct strand__worker *w)
 {
     struct strand *s;
-    w->tick++;
     if ((w->tick % 61) == 0) {
         poll_timers();
         if ((s = gq_pop(w)))
@@ -691,6 +691,16 @@ static struct strand *find_quick(struct strand__worker *w)
     if ((s = local_pop(w)))
         return s;
     return gq_pop(w);
+}
+
+/* `tick` counts picks that found a strand, not attempts: the idle loop polls a number of
+ * times that depends on timing, and deterministic mode must not depend on that. */
+static struct strand *find_quick(struct strand__worker *w)
+{
+    struct strand *s = find_quick_pick(w);
+    if (s)
+        w->tick++;
+    return s;
 }
 
 /* Steal from the other workers, visiting them from a random start. */
@@ -1179,6 +1189,7 @@ static struct strand__worker *worker_new(int i, uint64_t seed)
                   : (uint64_t)(uintptr_t)w ^ 0x9E3779B97F4A7C15ull;
     if (!w->rng)
         w->rng = 1;
+    w->seed_rng = seed ? seed * 0x9E3779B97F4A7C15ull + 1 : 1;
     return w;
 }
 

@@ -79,16 +79,20 @@ typedef struct cold_stack {
 } cold_stack;
 static cold_stack *cold;
 static size_t cold_count, cold_cap;
-static size_t page_size;
+static atomic_size_t page_size;
 static long map_budget;           /* mappings we may spend on guards */
 static long maps_spent;
 static atomic_ulong bytes_held, n_guarded, n_canary;
 
 static size_t page(void)
 {
-    if (!page_size)
-        page_size = (size_t)sysconf(_SC_PAGESIZE);
-    return page_size;
+    /* relaxed: every thread computes the same value; the atomic only keeps it race-free */
+    size_t p = atomic_load_explicit(&page_size, memory_order_relaxed);
+    if (!p) {
+        p = (size_t)sysconf(_SC_PAGESIZE);
+        atomic_store_explicit(&page_size, p, memory_order_relaxed);
+    }
+    return p;
 }
 
 static long read_max_map_count(void)

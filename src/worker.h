@@ -46,7 +46,8 @@ struct strand__worker {
     atomic_bool      idle;        /* on the idle list */
     atomic_bool      in_poll;     /* blocked in strand__netpoll */
     uint32_t         tick;
-    uint64_t         rng;
+    uint64_t         rng;         /* victim choice */
+    uint64_t         seed_rng;    /* deterministic mode's choice among runnable strands */
     struct strand   *stacks[STACK_CACHE];
     int              nstacks;
     uint32_t         slots[SLOT_CACHE];

@@ -26,6 +26,12 @@
 #if defined(STRAND_ASAN)
 #include <sanitizer/common_interface_defs.h>
 #endif
+#if defined(STRAND_TSAN)
+void *__tsan_get_current_fiber(void);
+void *__tsan_create_fiber(unsigned flags);
+void  __tsan_destroy_fiber(void *fiber);
+void  __tsan_switch_to_fiber(void *fiber, unsigned flags);
+#endif
 
 #define STACK_SIZE (128 * 1024)
 

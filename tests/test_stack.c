@@ -300,6 +300,11 @@ static void body_overflow_canary(void)
 static void test_overflow_canary(void **state)
 {
     (void)state;
+#if defined(STRAND_TSAN)
+    /* TSan counts every strand's fiber as a thread and dies past 8,128 of them, far below
+     * the ~16,000 live strands needed to use up the guard budget. */
+    skip();
+#endif
     body_spec b = {.body = body_overflow_canary,
                    .cfg = {.workers = 2, .no_signals = 1},
                    .init = 1};
@@ -495,7 +500,7 @@ static void test_cold_stacks(void **state)
     body_spec b = {.body = body_cold_stacks,
                    .cfg = {.workers = 2, .no_signals = 1, .pool_capacity = 1},
                    .init = 1};
-    expect_success("cold_stacks", &b, 60);
+    expect_success("cold_stacks", &b, 180);
 }
 
 /* ---------------------------------------------------------------- a million cycles, no growth */
@@ -520,6 +525,8 @@ static void cycles(long n)
     }
 }
 
+static int growth_checked = 1;
+
 static void *growth_main(void *arg)
 {
     long n = (long)(intptr_t)arg;
@@ -535,6 +542,8 @@ static void *growth_main(void *arg)
            "RSS %ld -> %ld -> %ld KiB\n",
            n, (double)ns / (double)n, maps0, maps1, maps2, rss0, rss1, rss2);
     CHECK(maps0 > 0 && rss0 > 0);
+    if (!growth_checked)
+        return NULL;
     /* Small slack: one more guarded slab (64 stacks, 2 mappings each) may still be
      * mapped while the per-worker caches settle; after that nothing may grow. */
     CHECK(maps1 <= maps0 + 2 * 64 + 4);
@@ -546,10 +555,19 @@ static void *growth_main(void *arg)
 
 static void body_no_growth(void)
 {
+#if defined(STRAND_TSAN)
+    /* TSan: a fiber per strand makes a cycle ~1000x slower, and TSan's own allocator
+     * grows mappings and RSS; only the cycles themselves are checked. */
+    growth_checked = 0;
+    run_main(growth_main, (void *)(intptr_t)10000);
+#else
     run_main(growth_main, (void *)(intptr_t)test_scale(1000000, 100000));
+#endif
 }
 
 /* ---------------------------------------------------------------- a million alive */
+
+static int million_needs_canary = 1;
 
 static void *million_main(void *arg)
 {
@@ -587,7 +605,8 @@ static void *million_main(void *arg)
            (unsigned long long)st.stacks_canary, count_maps());
     CHECK(st.peak >= (uint64_t)n);
     CHECK(st.active >= (uint64_t)n);
-    CHECK(st.stacks_canary > 0); /* past the guard budget */
+    if (million_needs_canary)
+        CHECK(st.stacks_canary > 0); /* past the guard budget */
     CHECK_EQ(strand_wg_done(&hold), 0);
     for (long i = 0; i < n; i++)
         CHECK_EQ(strand_join(ids[i], NULL), 0);
@@ -598,7 +617,12 @@ static void *million_main(void *arg)
 
 static void body_million_alive(void)
 {
+#if defined(STRAND_TSAN)
+    million_needs_canary = 0; /* TSan: at most 8,128 fibers (threads) at once */
+    run_main(million_main, (void *)(intptr_t)4000);
+#else
     run_main(million_main, (void *)(intptr_t)test_scale(1000000, 200000));
+#endif
 }
 
 BODY_TEST(stack_usage, 2, 60)
