@@ -18,15 +18,16 @@
  * million live strands thus fit a stock kernel.
  *
  * Pool. A freed stack goes to the freeing worker's cache (no lock: it is the next one
- * that worker spawns on); a full cache spills to the global pool (mutex). The pool keeps
- * up to DIRTY_MAX stacks as they are ("dirty": reused first, with no page faults); past
- * that, and whenever a worker runs out of work (strand__stack_trim_idle), dirty stacks
- * hand back everything below their top page with madvise(MADV_DONTNEED) and become
- * "clean". Trimming at release would cost a system call per strand in spawn/join loops.
- * Past pool_capacity a stack is dropped entirely (the top page too) and kept only as
- * address space on the cold list, reused before any new slab is mapped. Stacks of a
- * non-default size get their own mapping and are unmapped when freed.
- *
+ * that worker spawns on); the cache spills half of itself to the global pool (one mutex
+ * acquisition per batch). Nothing on the release path makes a system call: a madvise in a
+ * multi-threaded process shoots down the TLB of every other CPU, which under a spawn storm
+ * costs more than the strands. Instead a worker with nothing to run sweeps the pool, at
+ * most every 100 ms: stacks freed before the previous sweep hand back every page below the
+ * control block's with madvise(MADV_DONTNEED) ("clean"), and those beyond pool_capacity are
+ * dropped entirely and kept only as address space on the cold list, reused before any new
+ * slab is mapped. A burst of frees with no idle moment sweeps from the release path once
+ * the pool holds four times its capacity. Stacks of a non-default size get their own
+ * mapping and are unmapped when freed.
  * Threads. Caches are per worker (owner only); the pool, the cold list and the slab table
  * are under `pool_lock`. strand__stack_find reads the slab table without locks (from a
  * signal handler): entries are published with a release store of `nslabs`.
@@ -39,6 +40,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 #if defined(STRAND_VALGRIND)
@@ -52,7 +54,7 @@
 #define MAX_SLABS   (1u << 17)
 #define CANARY      64
 #define CANARY_WORD 0x5354524e44435259ull /* "STRNDCRY" */
-#define DIRTY_MAX   1024
+#define SWEEP_NS    100000000 /* 100 ms between sweeps of the pool */
 #define CACHE_BATCH (STACK_CACHE / 2) /* stacks moved between a worker cache and the pool */
 
 typedef struct slab {
@@ -65,10 +67,34 @@ typedef struct slab {
 static slab slabs[MAX_SLABS];
 static atomic_uint nslabs;
 static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct strand *pool_head;  /* clean: trimmed; linked through cb->next */
-static struct strand *dirty_head; /* untrimmed */
-static size_t pool_count, dirty_count;
-static atomic_bool have_dirty; /* a lock-free peek at dirty_head != NULL */
+/* Pooled stacks, linked through cb->next: freed since the last sweep (young), freed
+ * before it (old; both untouched, their pages still there), and trimmed (clean). */
+typedef struct pool_list {
+    struct strand *head;
+    size_t count;
+} pool_list;
+static pool_list young, old, clean;
+static atomic_bool have_dirty;    /* a lock-free peek: young or old may be non-empty */
+static _Atomic int64_t last_sweep;
+
+/* Pop the head of a pool list. Called under pool_lock. */
+static struct strand *list_pop(pool_list *l)
+{
+    struct strand *s = l->head;
+    if (s) {
+        l->head = s->next;
+        l->count--;
+    }
+    return s;
+}
+
+static void list_push(pool_list *l, struct strand *s)
+{
+    s->next = l->head;
+    l->head = s;
+    l->count++;
+}
+
 /* Stacks dropped entirely, kept as address space. An array, not a list: a link would
  * commit the page again; and the record keeps what the dropped (zeroed) control block
  * of a guarded stack no longer holds. */
@@ -209,9 +235,7 @@ static struct strand *slab_new(size_t stride)
         cb_setup(s, region, stride, guarded);
         if (!guarded)
             write_canary(region);
-        s->next = pool_head;
-        pool_head = s;
-        pool_count++;
+        list_push(&clean, s);
     }
     struct strand *s = cb_of(sl, 0);
     cb_setup(s, sl->base, stride, guarded);
@@ -264,25 +288,20 @@ static struct strand *reuse(struct strand *s)
     return s;
 }
 
-/* One pooled stack (dirty first: its pages are still there), or a new slab. Called under
- * pool_lock. */
+/* One pooled stack (the most recently freed first: its pages are still there), or a new
+ * slab. Called under pool_lock. */
 static struct strand *pool_take_locked(size_t stride)
 {
     struct strand *s;
-    if ((s = dirty_head)) {
-        dirty_head = s->next;
-        dirty_count--;
-    } else if ((s = pool_head)) {
-        pool_head = s->next;
-        pool_count--;
-    } else if (cold_count) {
+    if ((s = list_pop(&young)) || (s = list_pop(&old)) || (s = list_pop(&clean)))
+        return s;
+    if (cold_count) {
         cold_stack c = cold[--cold_count];
         s = (struct strand *)region_cb(c.region, c.stride);
         cb_setup(s, c.region, c.stride, c.guarded);
-    } else {
-        s = slab_new(stride);
+        return s;
     }
-    return s;
+    return slab_new(stride);
 }
 
 /* Refill an empty worker cache with up to CACHE_BATCH stacks under one lock, and return
@@ -291,103 +310,109 @@ static struct strand *pool_take(struct strand__worker *w, size_t stride)
 {
     pthread_mutex_lock(&pool_lock);
     struct strand *s = pool_take_locked(stride);
-    for (int i = 0; w && s && i < CACHE_BATCH && (dirty_head || pool_head); i++)
+    for (int i = 0; w && s && i < CACHE_BATCH && (young.head || old.head || clean.head); i++)
         w->stacks[w->nstacks++] = pool_take_locked(stride);
     pthread_mutex_unlock(&pool_lock);
     return s;
 }
 
-static void pool_give_clean(struct strand *s);
-
-/* Give back every page below the top one (the control block's). */
+/* Give back every page below the top one (the control block's); with `all`, the top page
+ * too where it holds nothing else (a canaried top page also holds a neighbour's canary). */
 static void trim(struct strand *s, bool all)
 {
     uintptr_t lo = ((uintptr_t)s->stack_lo + page() - 1) & ~(uintptr_t)(page() - 1);
     uintptr_t top_page = (uintptr_t)s & ~(uintptr_t)(page() - 1);
     if (top_page > lo)
         madvise((void *)lo, top_page - lo, MADV_DONTNEED);
-    if (all && s->guarded) /* a canaried top page also holds a neighbour's canary */
+    if (all && s->guarded)
         madvise((void *)top_page, page(), MADV_DONTNEED);
+}
+
+static bool cold_push_locked(cold_stack rec)
+{
+    if (cold_count == cold_cap) {
+        size_t cap = cold_cap ? cold_cap * 2 : 1024;
+        cold_stack *c = realloc(cold, cap * sizeof *c);
+        if (!c)
+            return false;
+        cold = c;
+        cold_cap = cap;
+    }
+    cold[cold_count++] = rec;
+    return true;
+}
+
+static void sweep(void);
+
+/* Freed stacks are pooled as they are: no system call on the release path (each madvise
+ * of a multi-threaded process also costs a TLB shoot-down on every other CPU). */
+static void pool_give_batch(struct strand **v, int n)
+{
+    pthread_mutex_lock(&pool_lock);
+    for (int i = 0; i < n; i++)
+        list_push(&young, v[i]);
+    bool flood = young.count + old.count > 4 * strand__cfg.pool_capacity + 4 * CACHE_BATCH;
+    pthread_mutex_unlock(&pool_lock);
+    atomic_store_explicit(&have_dirty, true, memory_order_relaxed);
+    if (flood) /* a burst of exits and no idle moment: don't wait for one */
+        sweep();
 }
 
 static void pool_give(struct strand *s)
 {
-    pthread_mutex_lock(&pool_lock);
-    if (dirty_count < DIRTY_MAX && dirty_count + pool_count < strand__cfg.pool_capacity) {
-        s->next = dirty_head;
-        dirty_head = s;
-        dirty_count++;
-        atomic_store_explicit(&have_dirty, true, memory_order_relaxed);
-        pthread_mutex_unlock(&pool_lock);
-        return;
-    }
-    pthread_mutex_unlock(&pool_lock);
-    pool_give_clean(s);
+    pool_give_batch(&s, 1);
 }
 
-static void pool_give_batch(struct strand **v, int n)
+/* Trim the stacks that stayed in the pool since the previous sweep ("old"), drop those
+ * beyond pool_capacity, and age the recent ones. */
+static void sweep(void)
 {
-    int i = 0;
     pthread_mutex_lock(&pool_lock);
-    for (; i < n && dirty_count < DIRTY_MAX && dirty_count + pool_count < strand__cfg.pool_capacity;
-         i++) {
-        v[i]->next = dirty_head;
-        dirty_head = v[i];
-        dirty_count++;
-    }
-    if (i)
-        atomic_store_explicit(&have_dirty, true, memory_order_relaxed);
+    pool_list aged = old;
+    old = young;
+    young = (pool_list){0};
+    size_t room = strand__cfg.pool_capacity > clean.count + old.count
+                      ? strand__cfg.pool_capacity - clean.count - old.count
+                      : 0;
+    if (!old.head)
+        atomic_store_explicit(&have_dirty, false, memory_order_relaxed);
     pthread_mutex_unlock(&pool_lock);
-    for (; i < n; i++)
-        pool_give_clean(v[i]);
+    while (aged.head) {
+        struct strand *s = aged.head;
+        aged.head = s->next;
+        bool keep = room > 0;
+        room -= keep;
+        /* Trim before publishing: a stack on a list may be handed out at once. The cold
+         * record is taken first: dropping zeroes a guarded stack's control block. */
+        cold_stack rec = {cb_region(s), (uint32_t)s->stack_size, s->guarded};
+        trim(s, !keep);
+        pthread_mutex_lock(&pool_lock);
+        if (!keep && !cold_push_locked(rec)) {
+            s = (struct strand *)region_cb(rec.region, rec.stride);
+            cb_setup(s, rec.region, rec.stride, rec.guarded); /* no room for the record */
+            keep = true;
+        }
+        if (keep)
+            list_push(&clean, s);
+        pthread_mutex_unlock(&pool_lock);
+    }
 }
 
-/* Trim the dirty stacks; called by a worker with nothing to run. */
+/* Called by a worker with nothing to run; sweeps at most every SWEEP_NS. */
 void strand__stack_trim_idle(void)
 {
-    /* relaxed: a stack missed here is trimmed at the next idle */
+    /* relaxed: a stack missed here is swept at a later idle moment */
     if (!atomic_load_explicit(&have_dirty, memory_order_relaxed))
         return;
-    pthread_mutex_lock(&pool_lock);
-    struct strand *list = dirty_head;
-    dirty_head = NULL;
-    dirty_count = 0;
-    atomic_store_explicit(&have_dirty, false, memory_order_relaxed);
-    pthread_mutex_unlock(&pool_lock);
-    while (list) {
-        struct strand *s = list;
-        list = s->next;
-        pool_give_clean(s);
-    }
-}
-
-static void pool_give_clean(struct strand *s)
-{
-    trim(s, false);
-    pthread_mutex_lock(&pool_lock);
-    if (pool_count + dirty_count < strand__cfg.pool_capacity) {
-        s->next = pool_head;
-        pool_head = s;
-        pool_count++;
-        pthread_mutex_unlock(&pool_lock);
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    int64_t now = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+    int64_t last = atomic_load_explicit(&last_sweep, memory_order_relaxed);
+    if (now - last < SWEEP_NS ||
+        !atomic_compare_exchange_strong_explicit(&last_sweep, &last, now, memory_order_relaxed,
+                                                 memory_order_relaxed))
         return;
-    }
-    if (cold_count == cold_cap) {
-        size_t cap = cold_cap ? cold_cap * 2 : 1024;
-        cold_stack *c = realloc(cold, cap * sizeof *c);
-        if (!c) { /* keep it warm rather than lose it */
-            s->next = pool_head;
-            pool_head = s;
-            pool_count++;
-            pthread_mutex_unlock(&pool_lock);
-            return;
-        }
-        cold = c;
-        cold_cap = cap;
-    }
-    cold[cold_count++] = (cold_stack){cb_region(s), (uint32_t)s->stack_size, s->guarded};
-    pthread_mutex_unlock(&pool_lock);
-    trim(s, true);
+    sweep();
 }
 
 /* ---- stacks of a non-default size: a mapping each */

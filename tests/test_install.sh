@@ -18,6 +18,10 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${1:-build}
 case "$BUILD" in /*) ;; *) BUILD="$ROOT/$BUILD" ;; esac
 [ -f "$BUILD/CMakeCache.txt" ] || { echo "test_install: no build in $BUILD (run make first)" >&2; exit 1; }
+if grep -q '^STRAND_SANITIZE_FLAGS:INTERNAL=.' "$BUILD/CMakeCache.txt"; then
+    echo "test_install: $BUILD is a sanitizer build; outside programs need a plain one (e.g. build/)" >&2
+    exit 1
+fi
 
 TMP=$(mktemp -d /tmp/strand-install.XXXXXX)
 trap 'rm -rf "$TMP"' EXIT
@@ -129,5 +133,12 @@ if [ -n "$BAD" ]; then
     echo "$BAD" | sed 's/^/  unexpected export: /' >&2
     fail "libstrand.so exports symbols other than strand_*"
 fi
-step "libstrand.so exports $(wc -l <"$TMP/syms") symbols, all strand_*"
+# ... and every function the installed header names is really there.
+grep -o 'strand_[a-z0-9_]*(' "$PREFIX/include/strand.h" | tr -d '(' | sort -u >"$TMP/decl"
+MISSING=$(comm -23 "$TMP/decl" "$TMP/syms")
+if [ -n "$MISSING" ]; then
+    echo "$MISSING" | sed 's/^/  declared in strand.h, not exported: /' >&2
+    fail "libstrand.so lacks functions strand.h declares"
+fi
+step "libstrand.so exports $(wc -l <"$TMP/syms") symbols, all strand_*, covering the $(wc -l <"$TMP/decl") functions strand.h declares"
 echo "test_install: PASS"
