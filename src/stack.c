@@ -343,6 +343,7 @@ static bool cold_push_locked(cold_stack rec)
 }
 
 static void sweep(void);
+static void sweep_if_due(int64_t interval);
 
 /* Freed stacks are pooled as they are: no system call on the release path (each madvise
  * of a multi-threaded process also costs a TLB shoot-down on every other CPU). */
@@ -354,8 +355,9 @@ static void pool_give_batch(struct strand **v, int n)
     bool flood = young.count + old.count > 4 * strand__cfg.pool_capacity + 4 * CACHE_BATCH;
     pthread_mutex_unlock(&pool_lock);
     atomic_store_explicit(&have_dirty, true, memory_order_relaxed);
-    if (flood) /* a burst of exits and no idle moment: don't wait for one */
-        sweep();
+    if (flood) /* a burst of exits and no idle moment: don't wait for one, but sweep at
+                * most once a second (each sweep's madvise calls interrupt every CPU) */
+        sweep_if_due(1000000000);
 }
 
 static void pool_give(struct strand *s)
@@ -402,13 +404,17 @@ static void sweep(void)
 void strand__stack_trim_idle(void)
 {
     /* relaxed: a stack missed here is swept at a later idle moment */
-    if (!atomic_load_explicit(&have_dirty, memory_order_relaxed))
-        return;
+    if (atomic_load_explicit(&have_dirty, memory_order_relaxed))
+        sweep_if_due(SWEEP_NS);
+}
+
+static void sweep_if_due(int64_t interval)
+{
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
     int64_t now = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
     int64_t last = atomic_load_explicit(&last_sweep, memory_order_relaxed);
-    if (now - last < SWEEP_NS ||
+    if (now - last < interval ||
         !atomic_compare_exchange_strong_explicit(&last_sweep, &last, now, memory_order_relaxed,
                                                  memory_order_relaxed))
         return;
