@@ -284,6 +284,7 @@ void strand__stack_spill(struct strand *s); /* a worker cache's overflow, to the
 void strand__stack_trim_idle(void);         /* hand idle pooled stacks' pages back */
 /* Is the canary at the bottom of an unguarded stack intact? (always true if guarded) */
 bool strand__stack_check(const struct strand *s);
+const void *strand__stack_canary(const struct strand *s); /* its address, to prefetch */
 /* The strand whose guard page (or stack bottom) contains addr, for the overflow report;
  * async-signal-safe (lock-free reads only). NULL if none. */
 struct strand *strand__stack_find(const void *addr);

@@ -532,6 +532,11 @@ void strand__stack_spill(struct strand *s)
     pool_give(s);
 }
 
+const void *strand__stack_canary(const struct strand *s)
+{
+    return (const void *)cb_region(s);
+}
+
 bool strand__stack_check(const struct strand *s)
 {
     if (s->guarded)
