@@ -2,7 +2,7 @@
 #
 #   make            release build into $(B)/ (library, tests, examples, benchmarks)
 #   make check      every check, in order, with a summary line (scripts/check.sh)
-#   make demo       build, then run $(B)/examples/demo
+#   make demo       build, then run $(B)/examples/demo and examples/demo_kv.sh
 #   make bench      build, then bench/run.sh (strand vs Go)
 #   make install    install into $(PREFIX) (default /usr/local)
 #   make fuzz       tests/fuzz/run.sh
@@ -33,9 +33,13 @@ check: deps
 
 demo: deps build
 	@if [ -x $(B)/examples/demo ]; then \
-		echo "== running $(B)/examples/demo"; $(B)/examples/demo; \
+		echo "== running $(B)/examples/demo"; $(B)/examples/demo || exit 1; \
 	else \
-		echo "make demo: $(B)/examples/demo does not exist (examples/demo.c not written yet)"; \
+		echo "make demo: $(B)/examples/demo does not exist"; exit 1; \
+	fi
+	@if [ -f examples/demo_kv.sh ]; then \
+		echo "== running examples/demo_kv.sh (kv_server against redis-server)"; \
+		bash examples/demo_kv.sh $(B) || exit 1; \
 	fi
 
 bench: build

@@ -32,10 +32,13 @@ static atomic_int_fast64_t reg_untracked;
 static atomic_uint reg_thread_seq;
 static __thread uint32_t reg_cursor_plus1; /* 0 = this thread has no cursor yet */
 /* After a full probe window found no free slot, this thread's next REG_BACKOFF spawns go
- * untracked without probing: with far more live strands than slots (a million strands, a
- * registry of 1024) probing would otherwise cost every spawn 64 loads. */
+ * untracked without probing, as long as no slot was freed meanwhile (`reg_full` is set by
+ * the failed probe and cleared by the next remove): with far more live strands than slots
+ * (a million strands, a registry of 1024) probing would otherwise cost every spawn 64
+ * loads, and a remove only writes the shared flag while the registry is full. */
 #define REG_BACKOFF 64
 static __thread uint32_t reg_skip;
+static atomic_bool reg_full;
 
 void strand__registry_setup(int size)
 {
@@ -81,7 +84,7 @@ void strand__registry_add(struct strand *s)
         s->registry_index = -1;
         return;
     }
-    if (reg_skip) {
+    if (reg_skip && atomic_load_explicit(&reg_full, memory_order_relaxed)) {
         reg_skip--;
         s->registry_index = -2;
         atomic_fetch_add_explicit(&reg_overflow, 1, memory_order_relaxed);
@@ -107,6 +110,7 @@ void strand__registry_add(struct strand *s)
     }
     reg_cursor_plus1 = i + 1;
     reg_skip = REG_BACKOFF;
+    atomic_store_explicit(&reg_full, true, memory_order_relaxed);
     s->registry_index = -2;
     atomic_fetch_add_explicit(&reg_overflow, 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&reg_untracked, 1, memory_order_relaxed);
@@ -120,6 +124,8 @@ void strand__registry_remove(struct strand *s)
                                                              memory_order_relaxed);
         /* release: the strand's last writes happen before its slot is seen free */
         atomic_store_explicit(&slots[idx], NULL, memory_order_release);
+        if (atomic_load_explicit(&reg_full, memory_order_relaxed))
+            atomic_store_explicit(&reg_full, false, memory_order_relaxed);
     } else if (idx == -2) {
         atomic_fetch_sub_explicit(&reg_untracked, 1, memory_order_relaxed);
     }
