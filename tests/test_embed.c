@@ -8,78 +8,19 @@
  *
  * Structure: each test body runs in a forked child (the parent never starts a runtime);
  * the host thread of the embedding tests is the child's main thread. Inside a child,
- * checks are CHECK/CHECK_EQ (see test_lifecycle.c for why not cmocka's assert_*).
+ * checks are CHECK/CHECK_EQ (see test_child.h for why not cmocka's assert_*).
  */
 // ctest-timeout: 120
-#include "test_util.h"
+#include "test_child.h"
 
 #include "internal.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
 
-/* ---------------------------------------------------------------- checks inside children */
-
-static atomic_int check_failures;
-
-static void check_failed(const char *file, int line, const char *what, long long a, long long b)
-{
-    atomic_fetch_add(&check_failures, 1);
-    fprintf(stderr, "%s:%d: CHECK(%s) failed (%lld vs %lld)\n", file, line, what, a, b);
-}
-
-#define CHECK(c)                                                                         \
-    do {                                                                                 \
-        if (!(c))                                                                        \
-            check_failed(__FILE__, __LINE__, #c, 0, 0);                                  \
-    } while (0)
-#define CHECK_EQ(a, b)                                                                   \
-    do {                                                                                 \
-        long long a_ = (long long)(a), b_ = (long long)(b);                              \
-        if (a_ != b_)                                                                    \
-            check_failed(__FILE__, __LINE__, #a " == " #b, a_, b_);                      \
-    } while (0)
-
 /* ---------------------------------------------------------------- one child process per test */
 
-typedef struct body_spec {
-    void (*body)(void);
-    strand_config cfg;
-    int           init;  /* strand_init(&cfg) before the body */
-    const char   *env;   /* "NAME=value" for the child's environment, or NULL */
-} body_spec;
-
-static void body_run(void *arg)
-{
-    const body_spec *b = arg;
-    if (b->env)
-        putenv((char *)b->env);
-    if (b->init) {
-        int rc = strand_init(&b->cfg);
-        if (rc != 0) {
-            fprintf(stderr, "strand_init = %d\n", rc);
-            _exit(2);
-        }
-    }
-    b->body();
-    fflush(stdout);
-    fflush(stderr);
-    _exit(atomic_load(&check_failures) ? 1 : 0);
-}
-
-static void run_spec(const char *name, const body_spec *b, unsigned timeout_s, test_child *c)
-{
-    assert_int_equal(test_child_run(body_run, (void *)b, timeout_s, c), 0);
-    if (c->err_len && (c->timed_out || c->signaled || !c->exited || c->status != 0))
-        print_message("%s", c->err);
-    if (c->timed_out)
-        fail_msg("%s: still running after %u s (deadlock?)", name, timeout_s);
-    if (c->signaled)
-        fail_msg("%s: killed by signal %d (%s)", name, c->sig, strsignal(c->sig));
-    if (!c->exited || c->status != 0)
-        fail_msg("%s: failed (exit status %d)", name, c->status);
-}
-
+/* A host-driven runtime (the child's main thread is the host), 30 s. */
 #define HOST_TEST(name)                                                                  \
     static void test_##name(void **state)                                                \
     {                                                                                    \

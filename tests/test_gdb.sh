@@ -15,6 +15,10 @@ build=$(cd "${1:?usage: test_gdb.sh BUILD_DIR}" && pwd)
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/.." && pwd)
 command -v gdb >/dev/null 2>&1 || { echo "gdb not installed: skipped"; exit 77; }
+# A sanitizer build's shadow memory and fiber bookkeeping get in gdb's way: plain builds only.
+if grep -Eq '^STRAND_SANITIZE:[A-Z]*=(address|thread)' "$build/CMakeCache.txt" 2>/dev/null; then
+    echo "sanitizer build: skipped"; exit 77
+fi
 lib=$(find "$build" -maxdepth 2 -name libstrand.a | head -1)
 [ -n "$lib" ] || { echo "no libstrand.a under $build"; exit 1; }
 

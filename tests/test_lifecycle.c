@@ -5,105 +5,24 @@
  * deadlines), spawn argument checks, the counters of strand_stats, restarting the runtime,
  * and the lazy start of the runtime by a spawn from a plain thread.
  *
- Structure: every test body runs in a forked child with a runtime of its own shape (see
- * "one child process per test"); the parent never starts a runtime. Inside a child,
- * checks use CHECK/CHECK_EQ (below), never cmocka's assert_*: cmocka fails by longjmp to
- * the test's thread, which must not happen from a worker thread on a strand stack, nor
- * inside a forked child. A failed CHECK prints where and makes the child exit 1.
+ * Structure: every test body runs in a forked child with a runtime of its own shape (see
+ * test_child.h); the parent never starts a runtime. Inside a child, checks use
+ * CHECK/CHECK_EQ, never cmocka's assert_*: cmocka fails by longjmp to the test's thread,
+ * which must not happen from a worker thread on a strand stack, nor inside a forked child.
+ * A failed CHECK prints where and makes the child exit 1.
  *
  * Part of the `core` set (also run under qemu-aarch64, Valgrind, the ucontext switch):
  * STRAND_TEST_SCALE=small shrinks every loop.
  */
 // ctest-timeout: 240
-#include "test_util.h"
+/* print the child's stderr even when its body passes: runtime warnings stay visible */
+#define TEST_CHILD_SHOW_STDERR 1
+#include "test_child.h"
 
 #include "internal.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
-
-/* ---------------------------------------------------------------- checks inside strands */
-
-static atomic_int check_failures;
-
-static void check_failed(const char *file, int line, const char *what, long long a, long long b)
-{
-    atomic_fetch_add(&check_failures, 1);
-    fprintf(stderr, "%s:%d: CHECK(%s) failed (%lld vs %lld)\n", file, line, what, a, b);
-}
-
-#define CHECK(c)                                                                         \
-    do {                                                                                 \
-        if (!(c))                                                                        \
-            check_failed(__FILE__, __LINE__, #c, 0, 0);                                  \
-    } while (0)
-#define CHECK_EQ(a, b)                                                                   \
-    do {                                                                                 \
-        long long a_ = (long long)(a), b_ = (long long)(b);                              \
-        if (a_ != b_)                                                                    \
-            check_failed(__FILE__, __LINE__, #a " == " #b, a_, b_);                      \
-    } while (0)
-
-/* ---------------------------------------------------------------- one child process per test */
-
-/*
- * Every test body runs in a forked child of a parent that never starts a runtime: each body
- * gets a pristine process (its own runtime of the shape it asks for, a fresh mapping budget),
- * a crash or hang fails only that test, and nothing depends on strand_shutdown/strand_init
- * restarting cleanly (test_restart checks that on its own). The child reports through its
- * exit status and stderr; cmocka asserts are only used in the parent.
- */
-typedef struct body_spec {
-    void (*body)(void);
-    int   workers; /* 0: the body starts (or lazily gets) its own runtime */
-} body_spec;
-
-static void body_run(void *arg)
-{
-    const body_spec *b = arg;
-    if (b->workers > 0) {
-        strand_config cfg = {.workers = b->workers, .no_signals = 1};
-        int rc = strand_init(&cfg);
-        if (rc != 0) {
-            fprintf(stderr, "strand_init(workers=%d) = %d\n", b->workers, rc);
-            _exit(2);
-        }
-    }
-    b->body();
-    fflush(stdout);
-    fflush(stderr);
-    _exit(atomic_load(&check_failures) ? 1 : 0);
-}
-
-static void run_body(const char *name, void (*body)(void), int workers, unsigned timeout_s)
-{
-    body_spec b = {body, workers};
-    test_child c;
-    assert_int_equal(test_child_run(body_run, &b, timeout_s, &c), 0);
-    if (c.err_len)
-        print_message("%s", c.err);
-    if (c.timed_out)
-        fail_msg("%s: still running after %u s (deadlock?)", name, timeout_s);
-    if (c.signaled)
-        fail_msg("%s: killed by signal %d (%s)", name, c.sig, strsignal(c.sig));
-    if (!c.exited || c.status != 0)
-        fail_msg("%s: failed (exit status %d)", name, c.status);
-}
-
-#define BODY_TEST(name, workers, timeout_s)                                              \
-    static void test_##name(void **state)                                                \
-    {                                                                                    \
-        (void)state;                                                                     \
-        run_body(#name, body_##name, (workers), (timeout_s));                            \
-    }
-
-/* Run fn as the first strand and give its result (CHECKs that strand_run succeeded). */
-static void *run_main(strand_fn fn, void *arg)
-{
-    void *r = NULL;
-    CHECK_EQ(strand_run(fn, arg, &r), 0);
-    return r;
-}
 
 /* ---------------------------------------------------------------- spawn / join at volume */
 

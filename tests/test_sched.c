@@ -8,7 +8,7 @@
  * Structure: every test body runs in a forked child with a runtime of the shape it asks for
  * (workers = 2 unless stated); the parent never starts a runtime. Results a parent needs to
  * compare between children (the seeded order) come back on the child's stderr. Inside a
- * child, checks are CHECK/CHECK_EQ, never cmocka's assert_* (see test_lifecycle.c).
+ * child, checks are CHECK/CHECK_EQ, never cmocka's assert_* (see test_child.h).
  *
  * Several tests keep one worker busy on purpose with a strand that spins without yielding
  * (pinned there with strand_attr.worker), so that only the other worker can run the rest:
@@ -17,90 +17,13 @@
  * STRAND_TEST_SCALE=small (sanitizers) shrinks the big loops.
  */
 // ctest-timeout: 1200
-#include "test_util.h"
+#include "test_child.h"
 
 #include "internal.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
 #include <sys/resource.h>
-
-/* ---------------------------------------------------------------- checks inside children */
-
-static atomic_int check_failures;
-
-static void check_failed(const char *file, int line, const char *what, long long a, long long b)
-{
-    atomic_fetch_add(&check_failures, 1);
-    fprintf(stderr, "%s:%d: CHECK(%s) failed (%lld vs %lld)\n", file, line, what, a, b);
-}
-
-#define CHECK(c)                                                                         \
-    do {                                                                                 \
-        if (!(c))                                                                        \
-            check_failed(__FILE__, __LINE__, #c, 0, 0);                                  \
-    } while (0)
-#define CHECK_EQ(a, b)                                                                   \
-    do {                                                                                 \
-        long long a_ = (long long)(a), b_ = (long long)(b);                              \
-        if (a_ != b_)                                                                    \
-            check_failed(__FILE__, __LINE__, #a " == " #b, a_, b_);                      \
-    } while (0)
-
-/* ---------------------------------------------------------------- one child process per test */
-
-typedef struct body_spec {
-    void (*body)(void);
-    strand_config cfg;
-    const char   *env; /* "NAME=value" put in the child's environment before init, or NULL */
-} body_spec;
-
-static void body_run(void *arg)
-{
-    const body_spec *b = arg;
-    if (b->env)
-        putenv((char *)b->env);
-    int rc = strand_init(&b->cfg);
-    if (rc != 0) {
-        fprintf(stderr, "strand_init = %d\n", rc);
-        _exit(2);
-    }
-    b->body();
-    fflush(stdout);
-    fflush(stderr);
-    _exit(atomic_load(&check_failures) ? 1 : 0);
-}
-
-/* Run the body in a child; fail the test unless it exited 0 (then its stderr is printed).
- * The child's stderr stays in c->err for the caller. */
-static void run_spec(const char *name, const body_spec *b, unsigned timeout_s, test_child *c)
-{
-    assert_int_equal(test_child_run(body_run, (void *)b, timeout_s, c), 0);
-    if (c->err_len && (c->timed_out || c->signaled || !c->exited || c->status != 0))
-        print_message("%s", c->err);
-    if (c->timed_out)
-        fail_msg("%s: still running after %u s (deadlock?)", name, timeout_s);
-    if (c->signaled)
-        fail_msg("%s: killed by signal %d (%s)", name, c->sig, strsignal(c->sig));
-    if (!c->exited || c->status != 0)
-        fail_msg("%s: failed (exit status %d)", name, c->status);
-}
-
-#define BODY_TEST(name, nworkers, timeout_s)                                             \
-    static void test_##name(void **state)                                                \
-    {                                                                                    \
-        (void)state;                                                                     \
-        body_spec b = {.body = body_##name, .cfg = {.workers = (nworkers), .no_signals = 1}}; \
-        test_child c;                                                                    \
-        run_spec(#name, &b, (timeout_s), &c);                                            \
-    }
-
-static void *run_main(strand_fn fn, void *arg)
-{
-    void *r = NULL;
-    CHECK_EQ(strand_run(fn, arg, &r), 0);
-    return r;
-}
 
 static int my_worker(void)
 {
@@ -601,6 +524,7 @@ static void det_order(const char *name, uint64_t seed, const char *env, char *ou
 {
     body_spec b = {.body = body_deterministic,
                    .cfg = {.workers = 1, .no_signals = 1, .seed = seed},
+                   .init = 1,
                    .env = env};
     test_child c;
     run_spec(name, &b, 30, &c);
@@ -870,10 +794,12 @@ static void test_maybe_yield(void **state)
     (void)state;
     test_child c;
     body_spec b = {.body = body_maybe_yield_cfg,
-                   .cfg = {.workers = 1, .no_signals = 1, .yield_interval = 100}};
+                   .cfg = {.workers = 1, .no_signals = 1, .yield_interval = 100},
+                   .init = 1};
     run_spec("maybe_yield config", &b, 30, &c);
     body_spec e = {.body = body_maybe_yield_env,
                    .cfg = {.workers = 1, .no_signals = 1},
+                   .init = 1,
                    .env = "STRAND_YIELD_INTERVAL=50"};
     run_spec("maybe_yield STRAND_YIELD_INTERVAL", &e, 30, &c);
 }
@@ -884,7 +810,7 @@ static void test_maybe_yield(void **state)
 static void test_wake_latency(void **state)
 {
     (void)state;
-    body_spec b = {.body = body_wake_latency, .cfg = {.workers = 2, .no_signals = 1}};
+    body_spec b = {.body = body_wake_latency, .cfg = {.workers = 2, .no_signals = 1}, .init = 1};
     test_child c;
     assert_int_equal(test_child_run(body_run, &b, 120, &c), 0);
     if (c.exited && c.status == 0)

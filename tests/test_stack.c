@@ -10,101 +10,19 @@
  * pages of one test must not decide whether the next one's stacks are guarded), and a
  * crash fails one test only. Bodies that are meant to crash (the overflow tests) are
  * checked from the parent: signal, and the words of the report on stderr. Inside a child
- * checks are CHECK/CHECK_EQ, never cmocka's assert_* (see test_lifecycle.c for why).
+ * checks are CHECK/CHECK_EQ, never cmocka's assert_* (see test_child.h for why).
  *
  * Part of the `core` set (qemu-aarch64, Valgrind, ucontext): STRAND_TEST_SCALE=small turns
  * the million-strand tests into 100,000 cycles and 200,000 strands.
  */
 // ctest-timeout: 300
-#include "test_util.h"
+/* print the child's stderr even when its body passes: runtime warnings stay visible */
+#define TEST_CHILD_SHOW_STDERR 1
+#include "test_child.h"
 
 #include "internal.h"
 
 #include <stdatomic.h>
-
-/* ---------------------------------------------------------------- checks inside children */
-
-static atomic_int check_failures;
-
-static void check_failed(const char *file, int line, const char *what, long long a, long long b)
-{
-    atomic_fetch_add(&check_failures, 1);
-    fprintf(stderr, "%s:%d: CHECK(%s) failed (%lld vs %lld)\n", file, line, what, a, b);
-}
-
-#define CHECK(c)                                                                         \
-    do {                                                                                 \
-        if (!(c))                                                                        \
-            check_failed(__FILE__, __LINE__, #c, 0, 0);                                  \
-    } while (0)
-#define CHECK_EQ(a, b)                                                                   \
-    do {                                                                                 \
-        long long a_ = (long long)(a), b_ = (long long)(b);                              \
-        if (a_ != b_)                                                                    \
-            check_failed(__FILE__, __LINE__, #a " == " #b, a_, b_);                      \
-    } while (0)
-
-/* ---------------------------------------------------------------- one child process per test */
-
-typedef struct body_spec {
-    void (*body)(void);
-    strand_config cfg;
-    int init; /* start the runtime with cfg before the body */
-} body_spec;
-
-static void body_run(void *arg)
-{
-    const body_spec *b = arg;
-    if (b->init) {
-        int rc = strand_init(&b->cfg);
-        if (rc != 0) {
-            fprintf(stderr, "strand_init = %d\n", rc);
-            _exit(2);
-        }
-    }
-    b->body();
-    fflush(stdout);
-    fflush(stderr);
-    _exit(atomic_load(&check_failures) ? 1 : 0);
-}
-
-static void run_body(const char *name, const body_spec *b, unsigned timeout_s, test_child *c)
-{
-    assert_int_equal(test_child_run(body_run, (void *)b, timeout_s, c), 0);
-    if (c->timed_out) {
-        print_message("%s", c->err);
-        fail_msg("%s: still running after %u s (deadlock?)", name, timeout_s);
-    }
-}
-
-static void expect_success(const char *name, const body_spec *b, unsigned timeout_s)
-{
-    test_child c;
-    run_body(name, b, timeout_s, &c);
-    if (c.err_len)
-        print_message("%s", c.err);
-    if (c.signaled)
-        fail_msg("%s: killed by signal %d (%s)", name, c.sig, strsignal(c.sig));
-    if (!c.exited || c.status != 0)
-        fail_msg("%s: failed (exit status %d)", name, c.status);
-}
-
-#define BODY_TEST(name, nworkers, timeout_s)                                              \
-    static void test_##name(void **state)                                                \
-    {                                                                                    \
-        (void)state;                                                                     \
-        body_spec b = {.body = body_##name,                                              \
-                       .cfg = {.workers = (nworkers), .no_signals = 1},                  \
-                       .init = 1};                                                       \
-        expect_success(#name, &b, (timeout_s));                                          \
-    }
-
-static void *run_main(strand_fn fn, void *arg)
-{
-    void *r = NULL;
-    CHECK_EQ(strand_run(fn, arg, &r), 0);
-    return r;
-}
 
 /* ---------------------------------------------------------------- /proc figures */
 
@@ -500,7 +418,8 @@ static void test_cold_stacks(void **state)
     body_spec b = {.body = body_cold_stacks,
                    .cfg = {.workers = 2, .no_signals = 1, .pool_capacity = 1},
                    .init = 1};
-    expect_success("cold_stacks", &b, 180);
+    test_child c;
+    run_spec("cold_stacks", &b, 180, &c);
 }
 
 /* ---------------------------------------------------------------- a million cycles, no growth */
