@@ -1257,13 +1257,20 @@ void strand__sched_stop(void)
             atomic_fetch_add_explicit(&g.ext_stat[k], v, memory_order_relaxed);
         }
     }
-    /* Workers are kept if strands are still parked: their control blocks point at them. */
+    /* Workers are kept (leaked) if strands are still parked: their control blocks point at
+     * them. Otherwise their caches go back to the pool and they are freed; their counters
+     * already live on in ext_stat. */
     if (active_now() == 0) {
-        for (int i = 0; i < strand__nworkers; i++) {
-            struct strand__worker *w = strand__workers[i];
-            while (w->nstacks)
-                strand__stack_spill(w->stacks[--w->nstacks]);
+        struct strand__worker **ws = strand__workers;
+        int n = strand__nworkers;
+        strand__nworkers = 0;
+        strand__workers = NULL;
+        for (int i = 0; i < n; i++) {
+            while (ws[i]->nstacks)
+                strand__stack_spill(ws[i]->stacks[--ws[i]->nstacks]);
+            free(ws[i]);
         }
+        free(ws);
     }
     g.idle_head = NULL;
     atomic_store(&g.nidle, 0);

@@ -154,6 +154,12 @@ static void budget_init(void)
         return;
     long left = read_max_map_count() - count_current_maps();
     map_budget = left > 2 ? left / 2 : 1;
+#if defined(STRAND_VALGRIND)
+    /* Valgrind tracks every mapping in a fixed table (VG_N_SEGMENTS) and dies when it
+     * overflows: under it, guard only the first few thousand stacks. */
+    if (RUNNING_ON_VALGRIND && map_budget > 2048)
+        map_budget = 2048;
+#endif
 }
 
 static uintptr_t region_cb(uintptr_t region, size_t stride)

@@ -11,6 +11,10 @@
  *                                instead of waiting for the CTest timeout. 0 cancels it.
  *   test_scale(full, small)      `small` when STRAND_TEST_SCALE=small (sanitizer, valgrind and
  *                                emulator runs), else `full`.
+ *   test_under_valgrind()        1 when running under Valgrind (the memcheck_* CTest twins),
+ *                                for tests that cannot run there (Valgrind's address-space
+ *                                manager allows only a few thousand mappings: guard-page and
+ *                                million-strand tests) and should call cmocka's skip().
  *   test_child_run(fn, arg, ...) run fn(arg) in a forked child with its stderr captured; gives
  *                                the exit status or the signal and the stderr text, for tests
  *                                that expect a crash (stack overflow, abort) or an exit code.
@@ -43,6 +47,10 @@
 
 #include "strand.h"
 
+#if defined(STRAND_VALGRIND)
+#include <valgrind/valgrind.h>
+#endif
+
 /* ---------------------------------------------------------------- scale */
 
 static inline int test_is_small(void)
@@ -54,6 +62,18 @@ static inline int test_is_small(void)
 static inline long test_scale(long full, long small)
 {
     return test_is_small() ? small : full;
+}
+
+/* Under Valgrind: asked of Valgrind itself in STRAND_VALGRIND builds; the memcheck_* tests
+ * also set STRAND_TEST_VALGRIND=1, which covers builds without the annotations. */
+static inline int test_under_valgrind(void)
+{
+#if defined(STRAND_VALGRIND)
+    if (RUNNING_ON_VALGRIND)
+        return 1;
+#endif
+    const char *s = getenv("STRAND_TEST_VALGRIND");
+    return s != NULL && strcmp(s, "1") == 0;
 }
 
 /* How many times slower than native this run is expected to be (valgrind, qemu). */
