@@ -247,7 +247,6 @@ int strand__waiter_block(strand__waiter *w, int64_t deadline);
 void strand__ready(struct strand *s);          /* see "Parking"; any thread */
 void strand__park(void);                       /* current strand, state PARKING */
 int  strand__runtime_ensure(void);             /* lazy init; 0 or negative code */
-bool strand__is_worker_thread(void);
 void strand__stat_add(int which, uint64_t n);  /* enum strand__stat */
 
 enum strand__stat {

@@ -104,11 +104,6 @@ static STRAND__NOINLINE void set_worker(struct strand__worker *w)
     tls_worker = w;
 }
 
-bool strand__is_worker_thread(void)
-{
-    return strand__worker_self() != NULL;
-}
-
 /* ------------------------------------------------------------------ futex */
 
 int strand__futex_wait(atomic_uint *addr, unsigned expected, int64_t deadline)

@@ -293,7 +293,7 @@ void strand_exit(void *result)
     strand__stat_add(STRAND__STAT_COMPLETED, 1);
     if (j)
         strand__waiter_wake(j);
-    strand__schedule(s, 3 /* PREV_EXIT */);
+    strand__schedule(s, PREV_EXIT);
     __builtin_unreachable();
 }
 
