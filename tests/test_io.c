@@ -10,6 +10,7 @@
  * Runs with 2 workers.
  */
 // ctest-timeout: 300
+// ctest-label: serial
 #include "test_util.h"
 
 #include <arpa/inet.h>

@@ -17,6 +17,7 @@
  * STRAND_TEST_SCALE=small (sanitizers) shrinks the big loops.
  */
 // ctest-timeout: 1200
+// ctest-label: serial
 #include "test_child.h"
 
 #include "internal.h"
@@ -580,7 +581,7 @@ static void *hammer_waker(void *arg)
 {
     long n = (long)(intptr_t)arg;
     long claimed = 0;
-    int64_t limit = strand_now() + 120 * SEC;
+    int64_t limit = strand_now() + 400 * SEC;
     while (claimed < n && strand_now() < limit) {
         strand__waiter *w = atomic_exchange_explicit(&slot, NULL, memory_order_acquire);
         if (!w) {
@@ -596,6 +597,10 @@ static void *hammer_waker(void *arg)
         claimed++;
     }
     atomic_store(&wakes_done, claimed);
+    if (claimed < n) { /* out of time: the parker waits for a wake that will not come */
+        fprintf(stderr, "hammer: only %ld of %ld wakes within the time limit\n", claimed, n);
+        _exit(1);
+    }
     return NULL;
 }
 
