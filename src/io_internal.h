@@ -30,6 +30,7 @@ typedef struct strand__fdrec {
     strand__spinlock lock;
     atomic_int       kind;       /* enum strand__fdkind */
     bool             registered; /* in the epoll set (under lock) */
+    bool             closing;    /* strand_fd_close is between its wake-up and close(2) */
     atomic_uint      seq[2];     /* bumped by every readiness event, per direction */
     strand__waiter  *head[2];    /* parked strands, per direction (under lock) */
     _Atomic(void *)  reader;     /* read_line.c's buffered reader, or NULL */

@@ -175,14 +175,25 @@ strand__fdrec *strand__fd_get(int fd, int *err)
     }
     if (STRAND__LIKELY(atomic_load_explicit(&rec->kind, memory_order_acquire) != 0))
         return rec;
+    /* A strand_fd_close racing with us bumps seq under the lock: then our classification
+     * is of a descriptor that is gone, and installing it would make the next fd with this
+     * number (never made non-blocking) look classified; a read on it would block the
+     * worker. So the kind is installed only if no close (or event) came in between; if
+     * one did, the next call classifies again. */
+    unsigned gen = atomic_load_explicit(&rec->seq[STRAND__DIR_READ], memory_order_acquire);
     int kind = classify(fd);
     if (kind < 0) {
         *err = kind;
         return NULL;
     }
-    int expected = 0;
-    atomic_compare_exchange_strong_explicit(&rec->kind, &expected, kind, memory_order_acq_rel,
-                                            memory_order_acquire);
+    strand__spin_lock(&rec->lock);
+    if (!rec->closing &&
+        atomic_load_explicit(&rec->seq[STRAND__DIR_READ], memory_order_relaxed) == gen) {
+        int expected = 0;
+        atomic_compare_exchange_strong_explicit(&rec->kind, &expected, kind,
+                                                memory_order_acq_rel, memory_order_acquire);
+    }
+    strand__spin_unlock(&rec->lock);
     return rec;
 }
 
@@ -312,6 +323,12 @@ int strand__fd_wait(strand__fdrec *rec, int fd, int dir, unsigned seq, int64_t d
             return rc;
         }
     }
+    if (rec->closing) {
+        /* strand_fd_close has woken the waiters and is about to close(2): a waiter parked
+         * now would never be woken (closing an fd drops it from epoll without an event) */
+        strand__spin_unlock(&rec->lock);
+        return -ECANCELED;
+    }
     if (atomic_load_explicit(&rec->seq[dir], memory_order_acquire) != seq) {
         strand__spin_unlock(&rec->lock); /* an event came since the attempt: retry */
         return 0;
@@ -370,14 +387,24 @@ int strand_fd_close(int fd)
         rec->registered = false;
         atomic_store_explicit(&rec->kind, STRAND__FD_UNKNOWN, memory_order_release);
         reader = atomic_exchange_explicit(&rec->reader, NULL, memory_order_acq_rel);
+        rec->closing = true;
         strand__spin_unlock(&rec->lock);
         wake_list(wake);
     }
     if (reader != NULL)
         strand__line_free(reader);
-    if (close(fd) != 0 && errno == EBADF)
-        return -EBADF; /* EINTR/EIO: Linux has released the descriptor anyway */
-    return 0;
+    int rc = close(fd) != 0 && errno == EBADF ? -EBADF : 0; /* EINTR/EIO: released anyway */
+    if (rec != NULL) {
+        /* From here a call on this number fails with EBADF in the kernel (or finds a new
+         * descriptor, which starts fresh: kind is unknown again). */
+        strand__spin_lock(&rec->lock);
+        rec->closing = false;
+        atomic_fetch_add_explicit(&rec->seq[0], 1, memory_order_acq_rel);
+        atomic_fetch_add_explicit(&rec->seq[1], 1, memory_order_acq_rel);
+        atomic_store_explicit(&rec->kind, STRAND__FD_UNKNOWN, memory_order_release);
+        strand__spin_unlock(&rec->lock);
+    }
+    return rc;
 }
 
 /* ------------------------------------------------------------------ polling */
