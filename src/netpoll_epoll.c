@@ -325,9 +325,13 @@ int strand__fd_wait(strand__fdrec *rec, int fd, int dir, unsigned seq, int64_t d
     }
     if (rec->closing) {
         /* strand_fd_close has woken the waiters and is about to close(2): a waiter parked
-         * now would never be woken (closing an fd drops it from epoll without an event) */
+         * now would never be woken (closing an fd drops it from epoll without an event).
+         * Retry instead: on the old descriptor the call then fails with EBADF; a new one
+         * that got the same number meanwhile (accept in another strand) waits normally
+         * once the close is through. */
         strand__spin_unlock(&rec->lock);
-        return -ECANCELED;
+        strand_yield();
+        return 0;
     }
     if (atomic_load_explicit(&rec->seq[dir], memory_order_acquire) != seq) {
         strand__spin_unlock(&rec->lock); /* an event came since the attempt: retry */
