@@ -157,10 +157,17 @@ STRAND_API ssize_t strand_recv_match(strand_match_fn pred, void *ctx, void *buf,
 
 /* ---------------------------------------------------------------- sync */
 
-typedef struct strand_mutex { _Alignas(8) unsigned char opaque[64]; } strand_mutex;
-typedef struct strand_cond  { _Alignas(8) unsigned char opaque[48]; } strand_cond;
-typedef struct strand_wg    { _Alignas(8) unsigned char opaque[48]; } strand_wg;
-typedef struct strand_sem   { _Alignas(8) unsigned char opaque[48]; } strand_sem;
+/* C11 spells it _Alignas, C++11 alignas; both give the same layout. */
+#ifdef __cplusplus
+#define STRAND_ALIGNAS(n) alignas(n)
+#else
+#define STRAND_ALIGNAS(n) _Alignas(n)
+#endif
+
+typedef struct strand_mutex { STRAND_ALIGNAS(8) unsigned char opaque[64]; } strand_mutex;
+typedef struct strand_cond  { STRAND_ALIGNAS(8) unsigned char opaque[48]; } strand_cond;
+typedef struct strand_wg    { STRAND_ALIGNAS(8) unsigned char opaque[48]; } strand_wg;
+typedef struct strand_sem   { STRAND_ALIGNAS(8) unsigned char opaque[48]; } strand_sem;
 
 STRAND_API int strand_mutex_init(strand_mutex *m);
 STRAND_API int strand_mutex_lock(strand_mutex *m, int64_t deadline);
