@@ -5,6 +5,7 @@
 #   make demo       build, then run $(B)/examples/demo and examples/demo_kv.sh
 #   make bench      build, then bench/run.sh (strand vs Go)
 #   make install    install into $(PREFIX) (default /usr/local)
+#   make docs       the HTML reference of include/strand.h into $(B)/docs/html (Doxygen)
 #   make fuzz       tests/fuzz/run.sh
 #   make clean      remove the build directories this Makefile creates
 #
@@ -17,7 +18,7 @@ PREFIX  ?= /usr/local
 JOBS    ?= 2
 CMAKE   ?= cmake
 
-.PHONY: all build check demo bench install fuzz clean deps
+.PHONY: all build check demo bench install fuzz clean deps docs
 
 all: build
 
@@ -52,6 +53,11 @@ bench: build
 install: build
 	$(CMAKE) --install $(B) --prefix $(PREFIX)
 	@if [ "$$(id -u)" = 0 ] && command -v ldconfig >/dev/null; then ldconfig; fi
+
+docs:
+	@mkdir -p $(B)/docs
+	STRAND_DOCS_OUT=$(abspath $(B))/docs doxygen docs/Doxyfile
+	@echo "make docs: the reference is $(B)/docs/html/index.html"
 
 fuzz:
 	@if [ -f tests/fuzz/run.sh ]; then \

@@ -4,7 +4,8 @@
 # Steps: release build + ctest; ASan+UBSan build + ctest; TSan build + ctest; Valgrind memcheck
 # over the core tests; the Promela model (verify/run.sh); the install test; the aarch64 cross
 # build with the core tests under qemu-aarch64; the core tests with the ucontext switch; the
-# bounded fuzz run (tests/fuzz/run.sh --bounded).
+# bounded fuzz run (tests/fuzz/run.sh --bounded). The docs step builds the Doxygen reference of
+# include/strand.h into $B/docs/html and fails on any undocumented public symbol or parameter.
 #
 # Invariants: a failing step fails the whole run (exit 1) but the later steps still run, so one
 # run shows everything that is broken. A step whose script does not exist yet is "skipped" and
@@ -27,7 +28,7 @@ unset MAKEFLAGS MFLAGS MAKELEVEL
 B=${B:-build}
 JOBS=${JOBS:-2}
 CTEST_JOBS=${CTEST_JOBS:-2}
-ALL_STEPS="release asan tsan valgrind verify install aarch64 ucontext fuzz"
+ALL_STEPS="release asan tsan valgrind verify docs install aarch64 ucontext fuzz"
 STEPS=${STEPS:-$ALL_STEPS}
 SKIP=77
 
@@ -118,6 +119,26 @@ step_verify() {
     run_script verify/run.sh
 }
 
+# The reference (docs/Doxyfile) with the strict settings forced here, whatever the Doxyfile
+# says: an undocumented symbol, parameter or return value, or a malformed comment, fails.
+step_docs() {
+    command -v doxygen >/dev/null || { echo "doxygen not installed"; return 1; }
+    local out=$B/docs rc=0
+    case "$out" in /*) ;; *) out="$ROOT/$out" ;; esac
+    mkdir -p "$out"
+    rm -f "$out/warnings.log"
+    { cat docs/Doxyfile
+      printf '%s\n' WARN_IF_UNDOCUMENTED=YES WARN_NO_PARAMDOC=YES WARN_IF_DOC_ERROR=YES \
+          WARN_AS_ERROR=FAIL_ON_WARNINGS "WARN_LOGFILE=$out/warnings.log"
+    } | STRAND_DOCS_OUT="$out" doxygen - || rc=$?
+    local n
+    n=$(grep -cE ": (warning|error):" "$out/warnings.log" 2>/dev/null || true)
+    n=${n:-0}
+    [ "$n" -eq 0 ] || cat "$out/warnings.log"
+    echo "docs: $n doxygen warning(s); reference in $out/html/index.html"
+    [ "$rc" -eq 0 ] && [ "$n" -eq 0 ] && [ -f "$out/html/index.html" ]
+}
+
 step_install() {
     [ -f "$B/CMakeCache.txt" ] || { configure release "$B" && build "$B" || return 1; }
     run_script tests/test_install.sh "$B"
@@ -147,6 +168,7 @@ declare -A TITLE=(
     [tsan]="TSan build + ctest"
     [valgrind]="valgrind memcheck over the core tests"
     [verify]="Promela model (verify/run.sh)"
+    [docs]="Doxygen reference of include/strand.h, no warnings"
     [install]="install test (pkg-config, find_package, exports)"
     [aarch64]="aarch64 cross build + core tests under qemu-aarch64"
     [ucontext]="core tests with STRAND_FORCE_UCONTEXT=ON"
@@ -155,7 +177,7 @@ declare -A TITLE=(
 
 declare -A CAP=(
     [release]=600 [asan]=480 [tsan]=600 [valgrind]=480 [verify]=360
-    [install]=180 [aarch64]=480 [ucontext]=300 [fuzz]=300
+    [docs]=120 [install]=180 [aarch64]=480 [ucontext]=300 [fuzz]=300
 )
 
 # Steps run in a child bash under timeout(1), which kills the step's whole process group at the

@@ -11,7 +11,7 @@ set -euo pipefail
 PACKAGES=(
     build-essential cmake pkg-config libcmocka-dev golang-go gnuplot-nox spin qemu-user
     gcc-aarch64-linux-gnu libc6-dev-arm64-cross valgrind redis-tools redis-server clang
-    libclang-rt-14-dev python3 gdb
+    libclang-rt-14-dev python3 gdb doxygen
 )
 ARM64_PACKAGES=(libcmocka-dev:arm64)
 
