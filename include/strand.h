@@ -180,12 +180,16 @@ STRAND_API int strand_stats(struct strand_stats *out);
  * @{
  */
 
-/** Scheduling priority of a strand (strand_attr.priority). LOW is never starved. */
+/**
+ * Scheduling priority of a strand (strand_attr.priority). A worker picks the highest
+ * priority that has a runnable strand, except every 31st pick, which scans from LOW up:
+ * no level starves.
+ */
 enum strand_priority {
     STRAND_PRIO_NORMAL = 0, /**< the default (zero) */
-    STRAND_PRIO_MAX    = 1, /**< runs before everything else that is runnable */
-    STRAND_PRIO_HIGH   = 2, /**< runs before NORMAL and LOW */
-    STRAND_PRIO_LOW    = 3, /**< runs when nothing else is runnable, and now and then anyway */
+    STRAND_PRIO_MAX    = 1, /**< picked first */
+    STRAND_PRIO_HIGH   = 2, /**< picked before NORMAL and LOW */
+    STRAND_PRIO_LOW    = 3, /**< picked last (but see the 31st pick) */
 };
 
 /** Per-strand options of strand_spawn_attr(); all-zero gives strand_spawn()'s strand. */
@@ -193,7 +197,7 @@ typedef struct strand_attr {
     size_t      stack_size; /**< 0 = the runtime default; else 16 KiB .. 1 GiB */
     int         priority;   /**< enum strand_priority */
     const char *name;       /**< copied (first 31 bytes); NULL = unnamed */
-    int         worker;     /**< 0 = any; n > 0 pins the strand to worker n-1 */
+    int         worker;     /**< 0 = any; n > 0 pins the strand to worker n-1 (n <= workers) */
     int         detached;   /**< 1 = start detached (no join) */
 } strand_attr;
 
@@ -710,8 +714,8 @@ STRAND_API int strand_mutex_destroy(strand_mutex *m);
 STRAND_API int strand_cond_init(strand_cond *c);
 /**
  * Atomically releases `m` and waits for a signal or broadcast, then locks `m` again
- * (also after a timeout). Wake-ups are not spurious, but the condition must still be
- * rechecked: another locker may have changed it first.
+ * (also after a timeout). Wait in a loop on the predicate: another locker may change it
+ * before the woken waiter has the mutex again.
  * @param c the condition variable.
  * @param m a mutex the caller holds.
  * @param deadline absolute, strand_now() clock; 0 = do not block.
