@@ -93,8 +93,9 @@ typedef struct strand_config {
  * @retval -EINVAL for a field out of range (a negative field, workers > 1024,
  *  registry_size > 4194304, stack_size > 1 GiB, host_driven or no_signals other than 0 or
  *  1)
- * @retval -ENOMEM , or a negative errno of epoll_create1/eventfd/pthread_create (-EMFILE,
- *  -EAGAIN, ...) when the poller or the workers cannot be set up
+ * @retval -ENOMEM out of memory
+ * @retval other a negative errno of epoll_create1, eventfd or pthread_create (-EMFILE,
+ *  -EAGAIN, ...) when the poller or the workers cannot be set up.
  * @par Threads
  * A plain thread may call it; so may a strand (it then gets -EALREADY).
  */
@@ -353,7 +354,7 @@ STRAND_API int strand_poll_fd(void);
 /**
  * Nanoseconds until the earliest timer (a sleep or a deadline) is due: the longest the
  * host may wait on strand_poll_fd() before calling strand_run_until_idle() again.
- * @return 0 if one is already due.
+ * @return the nanoseconds until the earliest timer is due; 0 if one is already due.
  * @retval -1 if no timer is armed
  * @par Exception to the conventions
  * -1 means "none", not -EPERM.
@@ -870,7 +871,8 @@ STRAND_API int strand_sem_destroy(strand_sem *s);
  * Every call below returns, besides what it lists: any negative errno of the underlying
  * system call (-EBADF, -ECONNRESET, -EPIPE, ...); -EAGAIN if deadline is 0 and the call
  * would wait; -ETIMEDOUT if the deadline passed; -ECANCELED if strand_fd_close() closed
- * the descriptor while the call waited; -ENOMEM if the fd's record cannot be allocated.
+ * the descriptor while a strand waited on it (a plain thread waiting in poll(2) is not
+ * woken by it); -ENOMEM if the fd's record cannot be allocated.
  * A plain thread may call each of them: it waits in poll(2), and regular files are read
  * on its own thread.
  * @{
