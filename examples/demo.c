@@ -62,8 +62,10 @@ static const char *num(long long n)
 }
 
 /* Prints one paragraph, word-wrapped to WIDTH columns; lines after the first are indented
- * by `indent` spaces. The demo's sentences are longer than a terminal is wide. */
+ * by `indent` spaces. The demo's sentences are longer than a terminal is wide. NBSP joins a
+ * figure to its unit ("0.25" NBSP "s"), so a line never ends between the two. */
 enum { WIDTH = 88 };
+#define NBSP "\x1f"
 
 static void say(int indent, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void say(int indent, const char *fmt, ...)
@@ -89,7 +91,8 @@ static void say(int indent, const char *fmt, ...)
             putchar(' ');
             col++;
         }
-        printf("%.*s", (int)w, p);
+        for (size_t i = 0; i < w; i++)
+            putchar(p[i] == NBSP[0] ? ' ' : p[i]);
         col += (int)w;
         p += w;
         first = 0;
@@ -181,14 +184,14 @@ static void size_to_memory(void)
     if ((double)alive_n * ALIVE_BYTES > budget) {
         long fit = round_nice((long)(budget / ALIVE_BYTES));
         alive_n = fit < 1000 ? 1000 : fit;
-        say(0, "This machine has %.1f GiB available: part 3 runs %s strands instead of %s "
-               "(it needs about 5 KiB per strand).", gib, num(alive_n), num(million));
+        say(0, "This machine has %.1f" NBSP "GiB available: part 3 runs %s strands instead of %s "
+               "(it needs about 5" NBSP "KiB per strand).", gib, num(alive_n), num(million));
     }
     long sky0 = sky_leaves;
     while (sky_leaves > 1000 && (double)sky_leaves * SKY_BYTES > budget)
         sky_leaves /= 10;
     if (sky_leaves != sky0)
-        say(0, "This machine has %.1f GiB available: part 4 runs %s leaf strands instead of "
+        say(0, "This machine has %.1f" NBSP "GiB available: part 4 runs %s leaf strands instead of "
                "%s.", gib, num(sky_leaves), num(sky0));
     if (alive_n != million || sky_leaves != sky0)
         printf("\n");
@@ -227,8 +230,9 @@ static void spawn_join(void)
     }
     int64_t ns = strand_now() - t0;
     say(3, "1. Starting a strand is cheap.");
-    say(3, "   %s strands were started and waited for, %s at a time, in %.2f s: %.0f ns "
-           "each.", num(million), num(BATCH), secs(ns), (double)ns / (double)million);
+    say(3, "   %s strands were started and waited for, %s at a time, in %.2f" NBSP "s: "
+           "%.0f" NBSP "ns each.", num(million), num(BATCH), secs(ns),
+           (double)ns / (double)million);
     expect(bad == 0, "a join failed or returned the wrong result");
 }
 
@@ -262,7 +266,7 @@ static void yield_ring(void)
     uint64_t sw = b.switches - a.switches;
     say(3, "2. Switching from one strand to another is cheap.");
     say(3, "   %s strands took turns on %d worker threads, %d turns each: %s switches in "
-           "%.2f s, %.0f ns per switch.",
+           "%.2f" NBSP "s, %.0f" NBSP "ns per switch.",
            num(RING), b.workers, LAPS, num((long long)sw), secs(ns),
            (double)ns / (double)sw);
     expect(yields == (long)RING * LAPS, "yields lost");
@@ -312,9 +316,9 @@ static void million_alive(void)
     int64_t release_ns = strand_now() - t0;
     say(3, "3. A waiting strand costs little memory.");
     say(3, "   %s strands were alive at once, all waiting on one signal: memory grew by "
-           "%s MiB, %s bytes per strand (each has a 128 KiB stack, but only the page it "
-           "touched is real memory). Starting them took %.2f s; waking and finishing them "
-           "all, %.2f s.",
+           "%s" NBSP "MiB, %s" NBSP "bytes per strand (each has a 128" NBSP "KiB stack, but "
+           "only the page it touched is real memory). Starting them took %.2f" NBSP "s; "
+           "waking and finishing them all, %.2f" NBSP "s.",
            num(n), num((rss1 - rss0) / 1024),
            num((long long)((double)(rss1 - rss0) * 1024.0 / (double)(n ? n : 1))), secs(ns),
            secs(release_ns));
@@ -361,7 +365,7 @@ static void skynet_demo(void)
     long long want = (long long)size * (size - 1) / 2;
     say(3, "4. Work spreads over every CPU.");
     say(3, "   Skynet: a tree of %s strands, each starting 10 children and adding up their "
-           "answers, summed 0 to %s (%s, %s) in %.2f s on %d worker threads.",
+           "answers, summed 0 to %s (%s, %s) in %.2f" NBSP "s on %d worker threads.",
            num(size + size / 9), num(size - 1), num((long long)sum),
            sum == want ? "correct" : "WRONG", secs(ns), st.workers);
     expect(sum == want, "skynet sum is wrong");
@@ -405,7 +409,7 @@ static void chan_pingpong(void)
     strand_chan_release(ch[1]);
     say(3, "5. Channels hand values from strand to strand quickly.");
     say(3, "   Two strands passed a counter back and forth %s times over a channel, each "
-           "waiting for the other: %.0f ns per round trip (%.2f s in all).",
+           "waiting for the other: %.0f" NBSP "ns per round trip (%.2f" NBSP "s in all).",
            num(ROUNDS), (double)ns / ROUNDS, secs(ns));
     expect(v == ROUNDS, "the counter did not make every round trip");
 }

@@ -58,7 +58,8 @@ static void usage(FILE *to, const char *prog)
             prog);
 }
 
-/* No arguments: --help (or -h) prints the usage and exits 0; anything else is an error. */
+/* Takes no arguments. Returns -1 to go on, else the exit status: 0 after --help (or -h),
+ * whose usage goes to stdout; 2 for anything else, with the usage on stderr. */
 static int check_args(int argc, char **argv)
 {
     if (argc == 1)
@@ -67,7 +68,7 @@ static int check_args(int argc, char **argv)
         usage(stdout, argv[0]);
         return 0;
     }
-    fprintf(stderr, "%s: unknown %s '%s'\n", "echo_lines", argv[1][0] == '-' ? "option" : "argument",
+    fprintf(stderr, "echo_lines: unknown %s '%s'\n", argv[1][0] == '-' ? "option" : "argument",
             argv[1]);
     usage(stderr, argv[0]);
     return 2;
