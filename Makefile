@@ -66,18 +66,23 @@ install: build
 	@if [ "$$(id -u)" = 0 ] && command -v ldconfig >/dev/null; then ldconfig; fi
 
 # Removes each file listed in the manifest CMake wrote at install time (one absolute path a
-# line), then the directories of strand's own that this leaves empty.
+# line), then the directories of strand's own that this leaves empty. Fails if a file could
+# not be removed (e.g. installed as root, uninstalled as someone else).
 uninstall:
 	@[ -f $(B)/install_manifest.txt ] || { \
 		echo "make uninstall: no $(B)/install_manifest.txt (nothing installed from $(B))"; exit 1; }
-	@while IFS= read -r f || [ -n "$$f" ]; do \
-		if [ -e "$$f" ] || [ -L "$$f" ]; then rm -f "$$f" && echo "removed $$f"; fi; \
-	done <$(B)/install_manifest.txt
-	@for d in $$(sed -n 's|/cmake/strand/[^/]*$$|/cmake/strand|p; s|/share/strand/[^/]*$$|/share/strand|p' \
+	@st=0; \
+	while IFS= read -r f || [ -n "$$f" ]; do \
+		if [ -e "$$f" ] || [ -L "$$f" ]; then \
+			if rm -f "$$f"; then echo "removed $$f"; else st=1; fi; \
+		fi; \
+	done <$(B)/install_manifest.txt; \
+	for d in $$(sed -n 's|/cmake/strand/[^/]*$$|/cmake/strand|p; s|/share/strand/[^/]*$$|/share/strand|p' \
 			$(B)/install_manifest.txt | sort -u); do \
-		rmdir "$$d" 2>/dev/null && echo "removed $$d/" || true; \
-	done
-	@if [ "$$(id -u)" = 0 ] && command -v ldconfig >/dev/null; then ldconfig; fi
+		rmdir "$$d" 2>/dev/null && echo "removed $$d/"; \
+	done; \
+	if [ "$$(id -u)" = 0 ] && command -v ldconfig >/dev/null; then ldconfig; fi; \
+	exit $$st
 
 fuzz:
 	@if [ -f tests/fuzz/run.sh ]; then \

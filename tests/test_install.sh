@@ -110,7 +110,10 @@ CFLAGS_PC=$(pkg-config --cflags strand)
 LIBS_PC=$(pkg-config --libs strand)
 # shellcheck disable=SC2086
 cc "$TMP/app.c" $CFLAGS_PC $LIBS_PC -o "$TMP/app_pc" || fail "cc app.c \$(pkg-config --cflags --libs strand)"
-LD_LIBRARY_PATH="$LIBDIR" ldd "$TMP/app_pc" | grep -q "$LIBDIR/$SONAME" || fail "app_pc does not load the installed $SONAME"
+# (Output captured first: `ldd | grep -q` under pipefail fails when grep quits before ldd
+# has written everything and ldd dies of SIGPIPE.)
+LDD=$(LD_LIBRARY_PATH="$LIBDIR" ldd "$TMP/app_pc")
+case "$LDD" in *"$LIBDIR/$SONAME"*) ;; *) echo "$LDD" >&2; fail "app_pc does not load the installed $SONAME" ;; esac
 LD_LIBRARY_PATH="$LIBDIR" "$TMP/app_pc" || fail "app built with pkg-config did not run correctly"
 step "pkg-config build ok ($LIBS_PC)"
 
@@ -131,7 +134,7 @@ cmake -S "$TMP/cmapp" -B "$TMP/cmapp/build" -DCMAKE_PREFIX_PATH="$PREFIX" >"$TMP
 cmake --build "$TMP/cmapp/build" >>"$TMP/cm.log" 2>&1 || { cat "$TMP/cm.log"; fail "find_package(strand) build"; }
 "$TMP/cmapp/build/app_shared" || fail "app_shared (strand::strand) did not run correctly"
 "$TMP/cmapp/build/app_static" || fail "app_static (strand::strand_static) did not run correctly"
-if objdump -p "$TMP/cmapp/build/app_static" | grep -q 'NEEDED.*libstrand'; then
+if objdump -p "$TMP/cmapp/build/app_static" | grep 'NEEDED.*libstrand' >/dev/null; then
     fail "app_static links libstrand.so dynamically"
 fi
 step "find_package(strand) ok: strand::strand and strand::strand_static"
