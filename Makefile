@@ -51,8 +51,8 @@ demo:
 	@echo
 	@bash examples/demo_kv.sh $(DEMO_B)
 	@echo
-	@echo "make demo: done. The programs are in examples/ (built in $(DEMO_B)/examples/); README.md"
-	@echo "shows a first program, and \`make check\` runs every test."
+	@echo "make demo: done. The programs are in examples/ (built in $(DEMO_B)/examples/)."
+	@echo "README.md shows a first program; \`make check\` runs every test."
 
 bench: build
 	@if [ -f bench/run.sh ]; then \
