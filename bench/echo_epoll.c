@@ -2,7 +2,8 @@
  * echo_epoll.c - the hand-written baseline for the echo benchmark: a single-threaded,
  * edge-triggered epoll TCP echo server in plain C (no strand), on 127.0.0.1:<port>.
  *
- * Usage: echo_epoll <port>. Runs until killed.
+ * Usage: echo_epoll [PORT]. Without PORT the kernel picks a free one; either way it prints
+ * "LISTENING <port>" once it listens (bench/run.sh reads that line). Runs until killed.
  *
  * One thread owns everything. Edge-triggered means every readiness event must be
  * drained to EAGAIN, or the event is lost: reads loop until EAGAIN, and bytes the
@@ -37,10 +38,15 @@ static int listen_on(int port)
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (bind(fd, (struct sockaddr *)&a, sizeof a) < 0 || listen(fd, 1024) < 0) {
+    socklen_t len = sizeof a;
+    if (bind(fd, (struct sockaddr *)&a, sizeof a) < 0 || listen(fd, 1024) < 0 ||
+        getsockname(fd, (struct sockaddr *)&a, &len) < 0) {
         close(fd);
         return -1;
     }
+    /* bench/run.sh reads this line to learn the port. */
+    printf("LISTENING %d\n", ntohs(a.sin_port));
+    fflush(stdout);
     return fd;
 }
 
@@ -117,8 +123,8 @@ static void accept_all(int ep, int lfd)
 
 int main(int argc, char **argv)
 {
-    if (argc < 2) {
-        fprintf(stderr, "usage: %s <port>\n", argv[0]);
+    if (argc > 2) {
+        fprintf(stderr, "usage: %s [PORT]\n", argv[0]);
         return 2;
     }
     signal(SIGPIPE, SIG_IGN);

@@ -2,7 +2,10 @@
  * echo_strand.c - TCP echo server on 127.0.0.1:<port> with one strand per connection
  * (strand_accept / strand_read / strand_write_all). Runs until killed.
  *
- * Usage: echo_strand <port>. Driven by bench/loadgen.c, like go/echo and echo_epoll.c.
+ * Usage: echo_strand [PORT]. Without PORT the kernel picks a free one; either way the
+ * server prints "LISTENING <port>" once it listens (bench/run.sh starts it so and reads that
+ * line, so a port taken by someone else can never fail the run). Driven by bench/loadgen.c,
+ * like go/echo and echo_epoll.c.
  * The accepting strand owns the listening socket; each connection strand owns its fd
  * and closes it when the peer hangs up.
  */
@@ -26,10 +29,15 @@ static int listen_on(int port)
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (bind(fd, (struct sockaddr *)&a, sizeof a) < 0 || listen(fd, 1024) < 0) {
+    socklen_t len = sizeof a;
+    if (bind(fd, (struct sockaddr *)&a, sizeof a) < 0 || listen(fd, 1024) < 0 ||
+        getsockname(fd, (struct sockaddr *)&a, &len) < 0) {
         close(fd);
         return -1;
     }
+    /* bench/run.sh reads this line to learn the port. */
+    printf("LISTENING %d\n", ntohs(a.sin_port));
+    fflush(stdout);
     return fd;
 }
 
@@ -66,8 +74,8 @@ static void *acceptor(void *arg)
 
 int main(int argc, char **argv)
 {
-    if (argc < 2) {
-        fprintf(stderr, "usage: %s <port>\n", argv[0]);
+    if (argc > 2) {
+        fprintf(stderr, "usage: %s [PORT]\n", argv[0]);
         return 2;
     }
     signal(SIGPIPE, SIG_IGN);

@@ -9,8 +9,10 @@
 #  - Every figure reported is a median over the runs that succeeded, never a single run; a
 #    missing or failing binary gives "n/a" and the run goes on.
 #  - Each program prints one line "RESULT <name> <value> <unit>"; only that line is read.
-#  - Servers this script starts are killed before it exits (trap), listen on 127.0.0.1
-#    only, and on ports checked free just before use.
+#  - Servers this script starts are killed before it exits (trap) and listen on 127.0.0.1
+#    only. The echo servers bind port 0 and print "LISTENING <port>": the kernel picks a
+#    port nobody holds, so a bind can never fail; the others get a port checked free just
+#    before use.
 #  - Only bash, awk and coreutils here (plus go, gnuplot, redis-* when present).
 #  - Output: a table on stdout, bench/results/latest.json and bench/results/latest.png.
 set -u
@@ -150,8 +152,13 @@ bench() {
 # ------------------------------------------------------------------ servers
 port_free() { [ -z "$(ss -Htln "sport = :$1" 2>/dev/null)" ]; }
 
+# A port below the kernel's ephemeral range: a client socket's port there (the load
+# generators' connections linger in TIME_WAIT) would make the server's bind fail.
 pick_port() {
-    local p=$((20000 + (RANDOM % 20000)))
+    local low
+    low=$(awk '{ print $1 }' /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null)
+    [ "${low:-0}" -gt 12000 ] || low=32768
+    local p=$((10000 + (RANDOM % (low - 10000))))
     while ! port_free "$p"; do p=$((p + 1)); done
     echo "$p"
 }
@@ -194,13 +201,32 @@ stop_server() {
     SERVER_PID=
 }
 
-# echo_once FILE SERVER_CMD...: one loadgen run against a fresh server.
+# start_port0_server CMD...: start CMD (a server that binds port 0 and prints
+# "LISTENING <port>") in the background; wait for that line and put the port in
+# SERVER_PORT. No port is chosen here, so none can be taken by someone else meanwhile.
+start_port0_server() {
+    SERVER_PORT=
+    [ -x "$1" ] || { log "  missing: $1"; return 1; }
+    "$@" >"$TMP/server.log" 2>&1 &
+    SERVER_PID=$!
+    local i
+    for ((i = 0; i < 100; i++)); do
+        # Printed after listen() returned: from then on connections queue in the backlog.
+        SERVER_PORT=$(awk '$1 == "LISTENING" { print $2; exit }' "$TMP/server.log")
+        [ -n "$SERVER_PORT" ] && return 0
+        kill -0 "$SERVER_PID" 2>/dev/null || break
+        sleep 0.05
+    done
+    log "  server did not start: $* ($(tail -n 1 "$TMP/server.log"))"
+    stop_server
+    return 1
+}
+
+# echo_once FILE SERVER_CMD...: one loadgen run against a fresh server on a kernel-chosen port.
 echo_once() {
     local out=$1; shift
-    local port
-    port=$(pick_port)
-    start_server "$port" "$@" "$port" || return 0
-    run_once "$out" "$BIN/loadgen" "$port" 100 2 2 64
+    start_port0_server "$@" || return 0
+    run_once "$out" "$BIN/loadgen" "$SERVER_PORT" 100 2 2 64
     stop_server
 }
 

@@ -10,6 +10,7 @@
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "strand.h"
@@ -48,8 +49,36 @@ static void *echo(void *arg)
     return (void *)status;
 }
 
-int main(void)
+static void usage(FILE *to, const char *prog)
 {
+    fprintf(to,
+            "usage: %s < FILE\n"
+            "Reads lines from stdin and writes each back to stdout (a strand reading with\n"
+            "strand_read_line). Takes no arguments; ends at the end of its input.\n",
+            prog);
+}
+
+/* Takes no arguments. Returns -1 to go on, else the exit status: 0 after --help (or -h),
+ * whose usage goes to stdout; 2 for anything else, with the usage on stderr. */
+static int check_args(int argc, char **argv)
+{
+    if (argc == 1)
+        return -1;
+    if (argc == 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+        usage(stdout, argv[0]);
+        return 0;
+    }
+    fprintf(stderr, "echo_lines: unknown %s '%s'\n", argv[1][0] == '-' ? "option" : "argument",
+            argv[1]);
+    usage(stderr, argv[0]);
+    return 2;
+}
+
+int main(int argc, char **argv)
+{
+    int rc_args = check_args(argc, argv);
+    if (rc_args >= 0)
+        return rc_args;
     void *result = NULL;
     int rc = strand_run(echo, NULL, &result);
     if (rc < 0) {

@@ -12,6 +12,7 @@
 #include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -72,16 +73,32 @@ static int listen_on(int port)
     return fd;
 }
 
+static void usage(FILE *to, const char *prog)
+{
+    fprintf(to,
+            "usage: %s PORT\n"
+            "A TCP echo server on 127.0.0.1:PORT, one strand per connection.\n"
+            "PORT 0 picks a free port; the one chosen is printed. Stop it with Ctrl-C.\n",
+            prog);
+}
+
 int main(int argc, char **argv)
 {
-    if (argc != 2) {
-        fprintf(stderr, "usage: %s PORT\n", argv[0]);
+    if (argc == 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+        usage(stdout, argv[0]);
+        return 0;
+    }
+    if (argc != 2 || (argv[1][0] == '-' && argv[1][1] != '\0')) {
+        if (argc == 2)
+            fprintf(stderr, "echo_server: unknown option '%s'\n", argv[1]);
+        usage(stderr, argv[0]);
         return 2;
     }
     char *end;
     long port = strtol(argv[1], &end, 10);
-    if (*end != '\0' || port < 0 || port > 65535) {
-        fprintf(stderr, "echo_server: bad port '%s'\n", argv[1]);
+    if (end == argv[1] || *end != '\0' || port < 0 || port > 65535) {
+        fprintf(stderr, "echo_server: bad port '%s' (a number from 0 to 65535)\n", argv[1]);
+        usage(stderr, argv[0]);
         return 2;
     }
     struct rlimit rl; /* one descriptor per client: allow as many as the system lets us */

@@ -42,8 +42,37 @@ static void *work(void *arg)
     return NULL;
 }
 
-int main(void)
+static void usage(FILE *to, const char *prog)
 {
+    fprintf(to,
+            "usage: %s < FILE\n"
+            "strand inside a plain poll() loop (no worker threads): each line read from stdin\n"
+            "becomes a strand that works on it and prints the result. Takes no arguments;\n"
+            "ends when the input ends and every strand has finished (Ctrl-D on a terminal).\n",
+            prog);
+}
+
+/* Takes no arguments. Returns -1 to go on, else the exit status: 0 after --help (or -h),
+ * whose usage goes to stdout; 2 for anything else, with the usage on stderr. */
+static int check_args(int argc, char **argv)
+{
+    if (argc == 1)
+        return -1;
+    if (argc == 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+        usage(stdout, argv[0]);
+        return 0;
+    }
+    fprintf(stderr, "embed_poll: unknown %s '%s'\n", argv[1][0] == '-' ? "option" : "argument",
+            argv[1]);
+    usage(stderr, argv[0]);
+    return 2;
+}
+
+int main(int argc, char **argv)
+{
+    int rc_args = check_args(argc, argv);
+    if (rc_args >= 0)
+        return rc_args;
     strand_config cfg = {.host_driven = 1};
     int rc = strand_init(&cfg);
     if (rc != 0) {

@@ -654,16 +654,33 @@ static int listen_on(int port)
     return fd;
 }
 
+static void usage(FILE *to, const char *prog)
+{
+    fprintf(to,
+            "usage: %s PORT\n"
+            "A Redis-protocol (RESP2) key-value server on 127.0.0.1:PORT, one strand per\n"
+            "connection; redis-cli and redis-benchmark can talk to it.\n"
+            "PORT 0 picks a free port; the one chosen is printed. Stop it with Ctrl-C.\n",
+            prog);
+}
+
 int main(int argc, char **argv)
 {
-    if (argc != 2) {
-        fprintf(stderr, "usage: %s PORT\n", argv[0]);
+    if (argc == 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+        usage(stdout, argv[0]);
+        return 0;
+    }
+    if (argc != 2 || (argv[1][0] == '-' && argv[1][1] != '\0')) {
+        if (argc == 2)
+            fprintf(stderr, "kv_server: unknown option '%s'\n", argv[1]);
+        usage(stderr, argv[0]);
         return 2;
     }
     char *end;
     long port = strtol(argv[1], &end, 10);
-    if (*end != '\0' || port < 0 || port > 65535) {
-        fprintf(stderr, "kv_server: bad port '%s'\n", argv[1]);
+    if (end == argv[1] || *end != '\0' || port < 0 || port > 65535) {
+        fprintf(stderr, "kv_server: bad port '%s' (a number from 0 to 65535)\n", argv[1]);
+        usage(stderr, argv[0]);
         return 2;
     }
     signal(SIGPIPE, SIG_IGN);

@@ -10,8 +10,12 @@
 #  3. the same app builds in a tiny CMake project with find_package(strand), once against
 #     strand::strand (shared) and once against strand::strand_static (no libstrand.so needed);
 #  4. `nm -D --defined-only libstrand.so` shows only public strand_* symbols (no strand__*
-#     internals, nothing else of ours).
-# Everything happens in a temp dir that is removed on exit; nothing outside it is touched.
+#     internals, nothing else of ours);
+#  5. the gdb script is installed as share/strand/strand-gdb.py (and gdb can source it);
+#  6. `make uninstall B=BUILD_DIR` removes every file the install put there, and nothing else.
+# Everything happens in a temp dir that is removed on exit. The one file outside it that the
+# install writes, BUILD_DIR/install_manifest.txt (what `make uninstall` reads), is put back as
+# it was, so a `make install` done before this test can still be uninstalled.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -24,7 +28,12 @@ if grep -q '^STRAND_SANITIZE_FLAGS:INTERNAL=.' "$BUILD/CMakeCache.txt"; then
 fi
 
 TMP=$(mktemp -d /tmp/strand-install.XXXXXX)
-trap 'rm -rf "$TMP"' EXIT
+MANIFEST="$BUILD/install_manifest.txt"
+[ -f "$MANIFEST" ] && cp -p "$MANIFEST" "$TMP/manifest.saved"
+restore_manifest() {
+    if [ -f "$TMP/manifest.saved" ]; then cp -p "$TMP/manifest.saved" "$MANIFEST"; else rm -f "$MANIFEST"; fi
+}
+trap 'restore_manifest; rm -rf "$TMP"' EXIT
 PREFIX="$TMP/prefix"
 fail() { echo "test_install: FAIL: $*" >&2; exit 1; }
 step() { echo "test_install: $*"; }
@@ -35,14 +44,16 @@ cmake --install "$BUILD" --prefix "$PREFIX" >"$TMP/install.log" || { cat "$TMP/i
 PC=$(find "$PREFIX" -name strand.pc -path '*/pkgconfig/*' | head -n1)
 [ -n "$PC" ] || fail "no strand.pc installed"
 LIBDIR=$(dirname "$(dirname "$PC")")
+GDB_SCRIPT="$PREFIX/share/strand/strand-gdb.py"
 for f in "$PREFIX/include/strand.h" "$LIBDIR/libstrand.a" "$LIBDIR/libstrand.so" \
-         "$LIBDIR/cmake/strand/strandConfig.cmake" "$LIBDIR/cmake/strand/strandConfigVersion.cmake"; do
+         "$LIBDIR/cmake/strand/strandConfig.cmake" "$LIBDIR/cmake/strand/strandConfigVersion.cmake" \
+         "$GDB_SCRIPT"; do
     [ -e "$f" ] || fail "missing $f"
 done
 SONAME=$(objdump -p "$LIBDIR/libstrand.so" | awk '/SONAME/ {print $2}')
 [ -n "$SONAME" ] || fail "libstrand.so has no SONAME"
 [ -e "$LIBDIR/$SONAME" ] || fail "SONAME $SONAME not installed"
-step "installed: header, libstrand.a, libstrand.so (SONAME $SONAME), strand.pc, CMake package"
+step "installed: header, libstrand.a, libstrand.so (SONAME $SONAME), strand.pc, CMake package, gdb script"
 
 # 1. The header alone, as an outside program sees it (no _GNU_SOURCE, no GNU dialect).
 printf '#include <strand.h>\nint strand_header_check;\n' >"$TMP/hdr.c"
@@ -99,7 +110,10 @@ CFLAGS_PC=$(pkg-config --cflags strand)
 LIBS_PC=$(pkg-config --libs strand)
 # shellcheck disable=SC2086
 cc "$TMP/app.c" $CFLAGS_PC $LIBS_PC -o "$TMP/app_pc" || fail "cc app.c \$(pkg-config --cflags --libs strand)"
-LD_LIBRARY_PATH="$LIBDIR" ldd "$TMP/app_pc" | grep -q "$LIBDIR/$SONAME" || fail "app_pc does not load the installed $SONAME"
+# (Output captured first: `ldd | grep -q` under pipefail fails when grep quits before ldd
+# has written everything and ldd dies of SIGPIPE.)
+LDD=$(LD_LIBRARY_PATH="$LIBDIR" ldd "$TMP/app_pc")
+case "$LDD" in *"$LIBDIR/$SONAME"*) ;; *) echo "$LDD" >&2; fail "app_pc does not load the installed $SONAME" ;; esac
 LD_LIBRARY_PATH="$LIBDIR" "$TMP/app_pc" || fail "app built with pkg-config did not run correctly"
 step "pkg-config build ok ($LIBS_PC)"
 
@@ -120,7 +134,7 @@ cmake -S "$TMP/cmapp" -B "$TMP/cmapp/build" -DCMAKE_PREFIX_PATH="$PREFIX" >"$TMP
 cmake --build "$TMP/cmapp/build" >>"$TMP/cm.log" 2>&1 || { cat "$TMP/cm.log"; fail "find_package(strand) build"; }
 "$TMP/cmapp/build/app_shared" || fail "app_shared (strand::strand) did not run correctly"
 "$TMP/cmapp/build/app_static" || fail "app_static (strand::strand_static) did not run correctly"
-if objdump -p "$TMP/cmapp/build/app_static" | grep -q 'NEEDED.*libstrand'; then
+if objdump -p "$TMP/cmapp/build/app_static" | grep 'NEEDED.*libstrand' >/dev/null; then
     fail "app_static links libstrand.so dynamically"
 fi
 step "find_package(strand) ok: strand::strand and strand::strand_static"
@@ -141,4 +155,29 @@ if [ -n "$MISSING" ]; then
     fail "libstrand.so lacks functions strand.h declares"
 fi
 step "libstrand.so exports $(wc -l <"$TMP/syms") symbols, all strand_*, covering the $(wc -l <"$TMP/decl") functions strand.h declares"
+
+# 5. The gdb script: the installed copy is the one in tools/, and gdb accepts it.
+cmp -s "$GDB_SCRIPT" "$ROOT/tools/strand-gdb.py" || fail "$GDB_SCRIPT differs from tools/strand-gdb.py"
+if command -v gdb >/dev/null; then
+    gdb -batch -nx -ex "source $GDB_SCRIPT" -ex "help info strands" >"$TMP/gdb.log" 2>&1 \
+        && grep -qi strand "$TMP/gdb.log" || { cat "$TMP/gdb.log"; fail "gdb cannot source $GDB_SCRIPT"; }
+    step "gdb script installed: source $GDB_SCRIPT (gdb loads it)"
+else
+    step "gdb script installed: $GDB_SCRIPT (gdb not installed: not loaded)"
+fi
+
+# 6. make uninstall: every file and link of the manifest is gone, and nothing else remains.
+grep -qx "$PREFIX/include/strand.h" "$MANIFEST" || fail "$MANIFEST does not list this install"
+N_INSTALLED=$(grep -c . "$MANIFEST")
+touch "$PREFIX/include/not-ours.h"
+make -s -C "$ROOT" uninstall B="$BUILD" >"$TMP/uninstall.log" 2>&1 || { cat "$TMP/uninstall.log"; fail "make uninstall"; }
+while IFS= read -r f || [ -n "$f" ]; do
+    if [ -e "$f" ] || [ -L "$f" ]; then fail "make uninstall left $f"; fi
+done <"$MANIFEST"
+[ -e "$PREFIX/include/not-ours.h" ] || fail "make uninstall removed a file it did not install"
+rm -f "$PREFIX/include/not-ours.h"
+LEFT=$(find "$PREFIX" \( -type f -o -type l \) -print)
+[ -z "$LEFT" ] || { echo "$LEFT" | sed 's/^/  left: /' >&2; fail "files remain under $PREFIX after make uninstall"; }
+[ ! -d "$LIBDIR/cmake/strand" ] && [ ! -d "$PREFIX/share/strand" ] || fail "make uninstall left strand's own directories"
+step "make uninstall removed all $N_INSTALLED installed files, and only those"
 echo "test_install: PASS"

@@ -1,5 +1,8 @@
 // Command echo is the Go twin of bench/echo_strand.c: a TCP echo server on
 // 127.0.0.1:<port>, one goroutine per connection. Driven by bench/loadgen.c.
+//
+// Usage: echo [PORT]. Without PORT the kernel picks a free one; either way it prints
+// "LISTENING <port>" once it listens (bench/run.sh reads that line).
 package main
 
 import (
@@ -25,15 +28,21 @@ func serve(c net.Conn) {
 }
 
 func main() {
-	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: echo <port>")
+	port := "0"
+	switch len(os.Args) {
+	case 1:
+	case 2:
+		port = os.Args[1]
+	default:
+		fmt.Fprintln(os.Stderr, "usage: echo [PORT]")
 		os.Exit(2)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:"+os.Args[1])
+	ln, err := net.Listen("tcp", "127.0.0.1:"+port)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
+	fmt.Printf("LISTENING %d\n", ln.Addr().(*net.TCPAddr).Port)
 	for {
 		c, err := ln.Accept()
 		if err != nil {
