@@ -8,7 +8,7 @@
  *   curl --data-binary @file http://127.0.0.1:8080/count   -> the body's length in bytes
  *
  * The request parser (head and chunked bodies) is http_parse.c; the top-level CMakeLists.txt
- * links every examples/*.c without a main() into each example program.
+ * links every .c file in examples/ without a main() into each example program.
  *
  * Routes: GET (and HEAD) / and /json; POST /count answers the number of body bytes it
  * received (so tests can see that bodies are parsed). Other paths: 404; other methods on
