@@ -68,7 +68,7 @@
 
 static struct {
     int     port, workers;
-    int64_t request_ns, idle_ns, grace_ns;
+    int64_t request_ns, idle_ns, grace_ns; /* a negative timeout: none (STRAND_FOREVER) */
     uint64_t max_body;
 } opt = { 8080, 0, 10 * SEC, 60 * SEC, 5 * SEC, 1u << 20 };
 
@@ -470,8 +470,9 @@ static void usage(FILE *f, const char *prog)
             "  -p, --port N             port on 127.0.0.1 (default 8080; 0 = any free port)\n"
             "  -w, --workers N          worker threads (default: one per CPU)\n"
             "  -t, --request-timeout S  seconds a request may take to arrive, and its\n"
-            "                           response to be written (default 10)\n"
-            "  -i, --idle-timeout S     seconds a keep-alive connection may idle (default 60)\n"
+            "                           response to be written (default 10; 0 = no limit)\n"
+            "  -i, --idle-timeout S     seconds a keep-alive connection may idle (default 60;\n"
+            "                           0 = no limit)\n"
             "  -b, --max-body BYTES     largest request body (default 1048576)\n"
             "  -g, --grace S            after SIGTERM, seconds to finish requests (default 5)\n"
             "  -h, --help               this text\n"
@@ -507,8 +508,8 @@ static int parse_options(int argc, char **argv)
         case 'h': usage(stdout, argv[0]); return 1;
         case 'p': ok = v <= 65535 && v == (int)v; opt.port = (int)v; break;
         case 'w': ok = v >= 1 && v <= 1024 && v == (int)v; opt.workers = (int)v; break;
-        case 't': ok = v > 0 && v < 1e6; opt.request_ns = (int64_t)(v * SEC); break;
-        case 'i': ok = v > 0 && v < 1e6; opt.idle_ns = (int64_t)(v * SEC); break;
+        case 't': ok = v < 1e6; opt.request_ns = v > 0 ? (int64_t)(v * SEC) : -1; break;
+        case 'i': ok = v < 1e6; opt.idle_ns = v > 0 ? (int64_t)(v * SEC) : -1; break;
         case 'b': opt.max_body = (uint64_t)v; break;
         case 'g': ok = v < 1e6; opt.grace_ns = (int64_t)(v * SEC); break;
         default:  ok = false; break;
