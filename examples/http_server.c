@@ -138,12 +138,12 @@ static void reg_remove(conn *c)
     strand_mutex_unlock(&reg_lock);
 }
 
+/* Write `out` (or, once a write failed, drop it): afterwards `out` is empty. */
 static void flush_out(conn *c)
 {
-    if (c->out_len == 0 || c->dead)
-        return;
     /* A client that does not read parks only this strand, and only until the deadline. */
-    if (strand_write_all(c->fd, c->out, c->out_len, strand_deadline_in(opt.request_ns)) < 0)
+    if (c->out_len > 0 && !c->dead &&
+        strand_write_all(c->fd, c->out, c->out_len, strand_deadline_in(opt.request_ns)) < 0)
         c->dead = true;
     c->out_len = 0;
 }
@@ -162,23 +162,50 @@ static const char *date_header(conn *c)
 }
 
 /* Append one response; `body` is left out for HEAD. */
+static void put(conn *c, const char *p, size_t n)
+{
+    memcpy(c->out + c->out_len, p, n);
+    c->out_len += n;
+}
+
+static void put_str(conn *c, const char *s)
+{
+    put(c, s, strlen(s));
+}
+
+/* Append one response (`body` left out for HEAD). Built with memcpy, not snprintf: this is
+ * the per-request path. The caller's sizes keep it within RESP_MAX + blen. */
 static void respond(conn *c, int status, const char *type, const char *body, size_t blen,
                     bool keep, bool head_only)
 {
     if (c->out_len + RESP_MAX + blen > OUT_CAP)
         flush_out(c);
-    int n = snprintf(c->out + c->out_len, OUT_CAP - c->out_len,
-                     "HTTP/1.1 %d %s\r\nServer: strand\r\n%sContent-Type: %s\r\n"
-                     "Content-Length: %zu\r\n%s%s\r\n",
-                     status, reason(status), date_header(c), type, blen,
-                     status == 405 ? "Allow: GET, HEAD\r\n" : "",
-                     !keep ? "Connection: close\r\n"
-                           : c->req.minor == 0 ? "Connection: keep-alive\r\n" : "");
-    c->out_len += (size_t)n;
-    if (!head_only && blen <= OUT_CAP - c->out_len) {
-        memcpy(c->out + c->out_len, body, blen);
-        c->out_len += blen;
-    }
+    char num[24], *e = num + sizeof num, *d = e;
+    size_t v = blen;
+    do
+        *--d = (char)('0' + v % 10);
+    while ((v /= 10) != 0);
+    char code[4] = { (char)('0' + status / 100), (char)('0' + status / 10 % 10),
+                     (char)('0' + status % 10), ' ' };
+    put(c, "HTTP/1.1 ", 9);
+    put(c, code, 4);
+    put_str(c, reason(status));
+    put_str(c, "\r\nServer: strand\r\n");
+    put_str(c, date_header(c));
+    put_str(c, "Content-Type: ");
+    put_str(c, type);
+    put_str(c, "\r\nContent-Length: ");
+    put(c, d, (size_t)(e - d));
+    put(c, "\r\n", 2);
+    if (status == 405)
+        put_str(c, "Allow: GET, HEAD\r\n");
+    if (!keep)
+        put_str(c, "Connection: close\r\n");
+    else if (c->req.minor == 0)
+        put_str(c, "Connection: keep-alive\r\n");
+    put(c, "\r\n", 2);
+    if (!head_only && blen <= OUT_CAP - c->out_len)
+        put(c, body, blen);
 }
 
 static void respond_error(conn *c, int status)
