@@ -11,9 +11,11 @@
  * enough for the Redis tools; on lists LPUSH RPUSH LPOP RPOP [count] LRANGE LLEN, sets SADD
  * SPOP [count] SCARD SISMEMBER, hashes HSET HGET HLEN, sorted sets ZADD (no flags) ZPOPMIN
  * [count] ZCARD (kv_commands.c; the containers are in kv_types.c), with Redis's replies
- * and errors (WRONGTYPE included) byte for byte: all of redis-benchmark's default tests. Unknown commands and wrong arities get an error reply; malformed input (bad
- * lengths, a missing CRLF, a bulk longer than MAX_BULK, a request longer than MAX_REQUEST)
- * gets "-ERR Protocol error: ..." and the connection is closed, as Redis does.
+ * and errors (WRONGTYPE included) byte for byte: all of redis-benchmark's default tests.
+ * Unknown commands and wrong arities get an error reply; malformed input (bad lengths, a
+ * missing CRLF, a bulk longer than MAX_BULK, a request longer than MAX_REQUEST: the parser
+ * is resp_parse.c) gets "-ERR Protocol error: ..." and the connection is closed, as Redis
+ * does.
  *
  * How a connection works (serve_client): read into `in`; execute every complete request
  * in it (pipelining), appending replies to `out`; when `in` has no complete request left,
@@ -44,12 +46,9 @@
 #include <unistd.h>
 
 #include "kv_types.h"
+#include "resp_parse.h"
 #include "strand.h"
 
-#define MAX_BULK      (4u << 20)              /* longest argument */
-#define MAX_REQUEST   (MAX_BULK + (64u << 10)) /* longest request, all arguments */
-#define MAX_ARGS      1024
-#define MAX_INLINE    (64u << 10)             /* longest inline (telnet-style) request */
 #define IN_START      16384
 #define OUT_CAP       65536
 #define SHARDS        64
@@ -241,117 +240,6 @@ static void out_err_name(client *c, const char *fmt, const arg *a)
     char msg[160];
     int len = snprintf(msg, sizeof msg, fmt, name);
     out_add(c, msg, (size_t)len);
-}
-
-/* ---------------------------------------------------------------- parsing */
-
-enum { PARSE_MORE = 0, PARSE_OK = 1, PARSE_ERR = -1 };
-
-/* A decimal line "<digits>\r\n" at p (n bytes available): the value in *v and the bytes
- * used in *used. */
-static int parse_len(const char *p, size_t n, long long limit, long long *v, size_t *used)
-{
-    const char *cr = memchr(p, '\r', n < 24 ? n : 24);
-    if (cr == NULL)
-        return n < 24 ? PARSE_MORE : PARSE_ERR;
-    size_t digits = (size_t)(cr - p);
-    if (digits + 1 >= n)
-        return PARSE_MORE; /* the '\n' has not arrived */
-    if (cr[1] != '\n' || digits == 0)
-        return PARSE_ERR;
-    bool neg = (p[0] == '-');
-    long long x = 0;
-    for (size_t i = neg; i < digits; i++) {
-        if (p[i] < '0' || p[i] > '9')
-            return PARSE_ERR;
-        x = x * 10 + (p[i] - '0');
-        if (x > limit)
-            return PARSE_ERR;
-    }
-    if (neg && digits == 1)
-        return PARSE_ERR;
-    *v = neg ? -x : x;
-    *used = digits + 2;
-    return PARSE_OK;
-}
-
-/* One multibulk request at p: *argc/argv filled, *used bytes. */
-static int parse_multibulk(client *c, const char *p, size_t n, size_t *used)
-{
-    long long count;
-    size_t u, off = 1;
-    int r = parse_len(p + 1, n - 1, MAX_ARGS, &count, &u);
-    if (r != PARSE_OK) {
-        c->perr = "invalid multibulk length";
-        return r;
-    }
-    off += u;
-    c->argc = 0;
-    for (long long i = 0; i < count; i++) {
-        if (off >= n)
-            return PARSE_MORE;
-        if (p[off] != '$') {
-            c->perr = "expected '$'";
-            return PARSE_ERR;
-        }
-        long long len;
-        r = parse_len(p + off + 1, n - off - 1, MAX_BULK, &len, &u);
-        if (r != PARSE_OK || len < 0) {
-            c->perr = "invalid bulk length";
-            return r == PARSE_MORE ? PARSE_MORE : PARSE_ERR;
-        }
-        off += 1 + u;
-        if (off + (size_t)len + 2 > MAX_REQUEST) {
-            c->perr = "request too large";
-            return PARSE_ERR;
-        }
-        if (n - off < (size_t)len + 2)
-            return PARSE_MORE;
-        if (p[off + len] != '\r' || p[off + len + 1] != '\n') {
-            c->perr = "missing CRLF after bulk";
-            return PARSE_ERR;
-        }
-        c->argv[c->argc++] = (arg){ p + off, (size_t)len };
-        off += (size_t)len + 2;
-    }
-    *used = off;
-    return PARSE_OK;
-}
-
-/* An inline request: "SET k v\r\n", arguments split on spaces. */
-static int parse_inline(client *c, const char *p, size_t n, size_t *used)
-{
-    const char *nl = memchr(p, '\n', n);
-    if (nl == NULL) {
-        c->perr = "too big inline request";
-        return n > MAX_INLINE ? PARSE_ERR : PARSE_MORE;
-    }
-    size_t len = (size_t)(nl - p);
-    *used = len + 1;
-    if (len > 0 && p[len - 1] == '\r')
-        len--;
-    c->argc = 0;
-    size_t i = 0;
-    while (i < len) {
-        while (i < len && (p[i] == ' ' || p[i] == '\t'))
-            i++;
-        if (i == len)
-            break;
-        size_t start = i;
-        while (i < len && p[i] != ' ' && p[i] != '\t')
-            i++;
-        if (c->argc == MAX_ARGS) {
-            c->perr = "too many arguments";
-            return PARSE_ERR;
-        }
-        c->argv[c->argc++] = (arg){ p + start, i - start };
-    }
-    return PARSE_OK;
-}
-
-static int parse_request(client *c, const char *p, size_t n, size_t *used)
-{
-    return p[0] == '*' ? parse_multibulk(c, p, n, used) : parse_inline(c, p, n, used);
 }
 
 /* ---------------------------------------------------------------- commands */
@@ -685,7 +573,7 @@ static bool run_requests(client *c)
     bool keep = true;
     while (keep && pos < c->in_len && !c->dead) {
         size_t used = 0;
-        int r = parse_request(c, c->in + pos, c->in_len - pos, &used);
+        int r = resp_parse(c->argv, &c->argc, &c->perr, c->in + pos, c->in_len - pos, &used);
         if (r == PARSE_MORE)
             break;
         if (r == PARSE_ERR) {
