@@ -3,7 +3,8 @@
 # a hand-written epoll server and redis-server). Called by `make bench` as
 #     bench/run.sh [BUILD_DIR]          (default: $STRAND_BUILD_DIR, else build)
 # Environment: BENCH_RUNS (default 5) runs of each side, alternated strand/Go so drift in
-# machine load hits both alike; BENCH_ONLY="yield ring ..." runs a subset.
+# machine load hits both alike; BENCH_ONLY="yield ring ..." runs a subset (BENCH_ONLY=http: both
+# HTTP rows); BENCH_HTTP_RUNS (default 3) and BENCH_HTTP_SECS (default 5) for the wrk runs.
 #
 # Invariants:
 #  - Every figure reported is a median over the runs that succeeded, never a single run; a
@@ -57,7 +58,7 @@ build_go() {
     local env=(env GOPATH="$BUILD/go-path" GOCACHE="$BUILD/go-cache" GOPROXY=off
                GOFLAGS= GO111MODULE=on GOTOOLCHAIN=local CGO_ENABLED=0)
     local t
-    for t in micro echo; do
+    for t in micro echo http; do
         if ! (cd "$ROOT/bench/go" && "${env[@]}" go build -o "$GOBIN/$t" "./$t") >&2; then
             log "run.sh: go build of bench/go/$t failed"
         fi
@@ -292,6 +293,79 @@ bench_resp() {
     add_row resp_get req/s "$(median "$kg")" "$(median "$rg")" redis none 0 "-" "$(count "$kg")" "$(count "$rg")"
 }
 
+# ------------------------------------------------------------------ http (wrk)
+# HTTP_RUNS runs per side (wrk runs take seconds each); HTTP_SECS seconds per wrk run.
+HTTP_RUNS=${BENCH_HTTP_RUNS:-$((RUNS < 3 ? RUNS : 3))}
+HTTP_SECS=${BENCH_HTTP_SECS:-5}
+SERVER_PORT=
+
+# start_server_port0 CMD...: start CMD (it listens on a port the kernel picks and prints
+# "listening on 127.0.0.1:PORT"), set SERVER_PORT from that line.
+start_server_port0() {
+    [ -x "$1" ] || { log "  missing: $1"; return 1; }
+    # A fresh file: the previous server's line must not be read before this one truncates.
+    rm -f "$TMP/server.log"
+    "$@" >"$TMP/server.log" 2>&1 &
+    SERVER_PID=$!
+    local i
+    for ((i = 0; i < 100; i++)); do
+        SERVER_PORT=$(awk 'match($0, /listening on 127\.0\.0\.1:[0-9]+/) {
+            s = substr($0, RSTART, RLENGTH); sub(/.*:/, "", s); print s; exit }' "$TMP/server.log" 2>/dev/null)
+        [ -n "$SERVER_PORT" ] && return 0
+        kill -0 "$SERVER_PID" 2>/dev/null || break
+        sleep 0.05
+    done
+    log "  server did not start: $* ($(tail -n 1 "$TMP/server.log"))"
+    stop_server
+    return 1
+}
+
+# http_once RPS_FILE P99_FILE PATH SERVER_CMD...: one wrk run against a fresh server;
+# appends requests/s and the p99 latency in ms.
+http_once() {
+    local rf=$1 pf=$2 path=$3; shift 3
+    start_server_port0 "$@" || return 0
+    local out
+    out=$(timeout "$TIMEOUT" wrk -t2 -c100 -d"${HTTP_SECS}s" --latency \
+          "http://127.0.0.1:$SERVER_PORT$path" 2>&1)
+    stop_server
+    local rps p99 errs
+    rps=$(awk '$1 == "Requests/sec:" { print $2 }' <<<"$out")
+    p99=$(awk '$1 == "99%" { v = $2; m = 1
+        if (v ~ /us$/) m = 0.001; else if (v ~ /ms$/) m = 1; else if (v ~ /s$/) m = 1000
+        sub(/[a-z]+$/, "", v); print v * m }' <<<"$out")
+    errs=$(awk '/Non-2xx|Socket errors/' <<<"$out")
+    [ -n "$errs" ] && log "  wrk against $1: $errs"
+    if [ -n "$rps" ] && [ -n "$p99" ]; then
+        echo "$rps" >>"$rf"
+        echo "$p99" >>"$pf"
+    else
+        log "  wrk failed against $* ($(tail -n 1 <<<"$out"))"
+    fi
+}
+
+# bench_http NAME PATH: strand's examples/http_server against Go's net/http twin.
+bench_http() {
+    local name=$1 path=$2 r
+    wanted "$name" || wanted http || return 0
+    log "== $name (wrk -t2 -c100 -d${HTTP_SECS}s --latency $path)"
+    local srps=$TMP/$name.strand gr=$TMP/$name.go sp=$TMP/$name.p99.strand gp=$TMP/$name.p99.go
+    : >"$srps"; : >"$gr"; : >"$sp"; : >"$gp"
+    if ! command -v wrk >/dev/null; then
+        log "  wrk not installed"
+    else
+        for ((r = 1; r <= HTTP_RUNS; r++)); do
+            http_once "$srps" "$sp" "$path" "$BUILD/examples/http_server" --port 0
+            http_once "$gr" "$gp" "$path" "$GOBIN/http" --port 0
+        done
+    fi
+    log "   medians: strand $(median "$srps") req/s p99 $(median "$sp") ms, go $(median "$gr") req/s p99 $(median "$gp") ms"
+    add_row "$name" req/s "$(median "$srps")" "$(median "$gr")" go ratio_ge 1.5 ">=1.5x Go" \
+        "$(count "$srps")" "$(count "$gr")"
+    add_row "${name}_p99" ms "$(median "$sp")" "$(median "$gp")" go ratio_le 1.0 "p99 <= Go's" \
+        "$(count "$sp")" "$(count "$gp")"
+}
+
 # skynet speedup from 1 to all workers, both sides, from the medians already measured.
 skynet_speedup() {
     local s1 sn g1 gn
@@ -326,7 +400,7 @@ print_table() {
         [ "$b" != "n/a" ] && [ "$bn" != go ] && bl="$bl ($bn)"
         printf '%-16s %-13s %12s %18s %9s  %-24s %s\n' "$n" "$u" "$(fmt "$s")" "$bl" "$(fmt "$r")" "$gt" "$met"
     done <"$ROWS"
-    printf '\nmedians of %s runs each (idle_mem: %s, resp: %s); ratio = strand / baseline (Go unless named).\n' "$RUNS" "$MEM_RUNS" "$RESP_RUNS"
+    printf '\nmedians of %s runs each (idle_mem: %s, resp: %s, http: %s); ratio = strand / baseline (Go unless named).\n' "$RUNS" "$MEM_RUNS" "$RESP_RUNS" "$HTTP_RUNS"
 }
 
 json_num() { [ "$1" = n/a ] && echo null || echo "$1"; }
@@ -413,6 +487,8 @@ bench mailbox_rtt   ns/rtt        ratio_le   0.3    "<=0.3x Go"                -
 bench timer_churn   ms            none       0      "-"                        -- "$BIN/timer_churn" timer_churn -- "$M" timer_churn
 bench_echo
 bench_resp
+bench_http http_plaintext /
+bench_http http_json /json
 
 print_table
 write_json

@@ -6,11 +6,16 @@
  *   redis-cli -p 6380 set greeting hello
  *   redis-benchmark -p 6380 -t set,get -P 16 -q
  *
- * Commands: PING [msg], ECHO msg, SET key value, GET key, DEL key..., INCR key,
- * EXISTS key..., plus QUIT, and CONFIG GET / COMMAND answered with just enough for the
- * Redis tools. Unknown commands and wrong arities get an error reply; malformed input (bad
- * lengths, a missing CRLF, a bulk longer than MAX_BULK, a request longer than MAX_REQUEST)
- * gets "-ERR Protocol error: ..." and the connection is closed, as Redis does.
+ * Commands: PING [msg], ECHO msg, SET key value, GET key, MSET key value..., DEL key...,
+ * INCR key, EXISTS key..., TYPE key, plus QUIT, and CONFIG GET / COMMAND answered with just
+ * enough for the Redis tools; on lists LPUSH RPUSH LPOP RPOP [count] LRANGE LLEN, sets SADD
+ * SPOP [count] SCARD SISMEMBER, hashes HSET HGET HLEN, sorted sets ZADD (no flags) ZPOPMIN
+ * [count] ZCARD (kv_commands.c; the containers are in kv_types.c), with Redis's replies
+ * and errors (WRONGTYPE included) byte for byte: all of redis-benchmark's default tests.
+ * Unknown commands and wrong arities get an error reply; malformed input (bad lengths, a
+ * missing CRLF, a bulk longer than MAX_BULK, a request longer than MAX_REQUEST: the parser
+ * is resp_parse.c) gets "-ERR Protocol error: ..." and the connection is closed, as Redis
+ * does.
  *
  * How a connection works (serve_client): read into `in`; execute every complete request
  * in it (pipelining), appending replies to `out`; when `in` has no complete request left,
@@ -20,7 +25,10 @@
  * client stops being read (back-pressure) and nobody else notices.
  *
  * The store: SHARDS hash tables, each behind a strand_mutex (which parks a strand, never
- * a worker). No lock is held across I/O: a value read by GET is copied out first.
+ * a worker). An entry is a string (value bytes inline) or owns one container; a container
+ * emptied by a command is deleted with its key. No lock is held across I/O: a value read by
+ * GET is copied out first, a container command's reply is built under the lock in a
+ * kv_reply and sent after it.
  */
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -37,15 +45,14 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "kv_types.h"
+#include "resp_parse.h"
 #include "strand.h"
 
-#define MAX_BULK      (4u << 20)              /* longest argument */
-#define MAX_REQUEST   (MAX_BULK + (64u << 10)) /* longest request, all arguments */
-#define MAX_ARGS      1024
-#define MAX_INLINE    (64u << 10)             /* longest inline (telnet-style) request */
 #define IN_START      16384
 #define OUT_CAP       65536
 #define SHARDS        64
+#define WRONGTYPE     "-WRONGTYPE Operation against a key holding the wrong kind of value\r\n"
 
 /* ================================================================ the store */
 
@@ -53,7 +60,9 @@ typedef struct entry {
     struct entry *next;
     uint64_t      hash;
     uint32_t      klen, vlen;
-    char          data[];                      /* key bytes, then value bytes */
+    uint8_t       type;                        /* enum kv_type */
+    void         *obj;                         /* the container (kv_types.h), or NULL */
+    char          data[];                      /* key bytes, then a string's value bytes */
 } entry;
 
 typedef struct shard {
@@ -66,12 +75,7 @@ static shard store[SHARDS];
 
 static uint64_t hash_bytes(const char *p, size_t n)
 {
-    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
-    for (size_t i = 0; i < n; i++) {
-        h ^= (unsigned char)p[i];
-        h *= 1099511628211ULL;
-    }
-    return h;
+    return kv_hash(p, n);
 }
 
 static shard *shard_of(uint64_t h)
@@ -130,9 +134,17 @@ static entry *entry_new(uint64_t h, const char *k, size_t kl, const char *v, siz
     e->hash = h;
     e->klen = (uint32_t)kl;
     e->vlen = (uint32_t)vl;
+    e->type = KV_STRING;
+    e->obj = NULL;
     memcpy(e->data, k, kl);
     memcpy(e->data + kl, v, vl);
     return e;
+}
+
+static void entry_free(entry *e)
+{
+    kv_container_free(e->type, e->obj);
+    free(e);
 }
 
 /* Insert or replace; false when out of memory. Caller holds s->lock. */
@@ -144,7 +156,7 @@ static bool put_locked(shard *s, uint64_t h, const char *k, size_t kl, const cha
     entry **pp = find_slot(s, h, k, kl);
     if (*pp) {
         e->next = (*pp)->next;
-        free(*pp);
+        entry_free(*pp);
         *pp = e;
         return true;
     }
@@ -157,10 +169,7 @@ static bool put_locked(shard *s, uint64_t h, const char *k, size_t kl, const cha
 
 /* ================================================================ a connection */
 
-typedef struct arg {
-    const char *p;
-    size_t      len;
-} arg;
+typedef kv_arg arg; /* one argument: bytes in the input buffer */
 
 typedef struct client {
     int    fd;
@@ -233,117 +242,6 @@ static void out_err_name(client *c, const char *fmt, const arg *a)
     out_add(c, msg, (size_t)len);
 }
 
-/* ---------------------------------------------------------------- parsing */
-
-enum { PARSE_MORE = 0, PARSE_OK = 1, PARSE_ERR = -1 };
-
-/* A decimal line "<digits>\r\n" at p (n bytes available): the value in *v and the bytes
- * used in *used. */
-static int parse_len(const char *p, size_t n, long long limit, long long *v, size_t *used)
-{
-    const char *cr = memchr(p, '\r', n < 24 ? n : 24);
-    if (cr == NULL)
-        return n < 24 ? PARSE_MORE : PARSE_ERR;
-    size_t digits = (size_t)(cr - p);
-    if (digits + 1 >= n)
-        return PARSE_MORE; /* the '\n' has not arrived */
-    if (cr[1] != '\n' || digits == 0)
-        return PARSE_ERR;
-    bool neg = (p[0] == '-');
-    long long x = 0;
-    for (size_t i = neg; i < digits; i++) {
-        if (p[i] < '0' || p[i] > '9')
-            return PARSE_ERR;
-        x = x * 10 + (p[i] - '0');
-        if (x > limit)
-            return PARSE_ERR;
-    }
-    if (neg && digits == 1)
-        return PARSE_ERR;
-    *v = neg ? -x : x;
-    *used = digits + 2;
-    return PARSE_OK;
-}
-
-/* One multibulk request at p: *argc/argv filled, *used bytes. */
-static int parse_multibulk(client *c, const char *p, size_t n, size_t *used)
-{
-    long long count;
-    size_t u, off = 1;
-    int r = parse_len(p + 1, n - 1, MAX_ARGS, &count, &u);
-    if (r != PARSE_OK) {
-        c->perr = "invalid multibulk length";
-        return r;
-    }
-    off += u;
-    c->argc = 0;
-    for (long long i = 0; i < count; i++) {
-        if (off >= n)
-            return PARSE_MORE;
-        if (p[off] != '$') {
-            c->perr = "expected '$'";
-            return PARSE_ERR;
-        }
-        long long len;
-        r = parse_len(p + off + 1, n - off - 1, MAX_BULK, &len, &u);
-        if (r != PARSE_OK || len < 0) {
-            c->perr = "invalid bulk length";
-            return r == PARSE_MORE ? PARSE_MORE : PARSE_ERR;
-        }
-        off += 1 + u;
-        if (off + (size_t)len + 2 > MAX_REQUEST) {
-            c->perr = "request too large";
-            return PARSE_ERR;
-        }
-        if (n - off < (size_t)len + 2)
-            return PARSE_MORE;
-        if (p[off + len] != '\r' || p[off + len + 1] != '\n') {
-            c->perr = "missing CRLF after bulk";
-            return PARSE_ERR;
-        }
-        c->argv[c->argc++] = (arg){ p + off, (size_t)len };
-        off += (size_t)len + 2;
-    }
-    *used = off;
-    return PARSE_OK;
-}
-
-/* An inline request: "SET k v\r\n", arguments split on spaces. */
-static int parse_inline(client *c, const char *p, size_t n, size_t *used)
-{
-    const char *nl = memchr(p, '\n', n);
-    if (nl == NULL) {
-        c->perr = "too big inline request";
-        return n > MAX_INLINE ? PARSE_ERR : PARSE_MORE;
-    }
-    size_t len = (size_t)(nl - p);
-    *used = len + 1;
-    if (len > 0 && p[len - 1] == '\r')
-        len--;
-    c->argc = 0;
-    size_t i = 0;
-    while (i < len) {
-        while (i < len && (p[i] == ' ' || p[i] == '\t'))
-            i++;
-        if (i == len)
-            break;
-        size_t start = i;
-        while (i < len && p[i] != ' ' && p[i] != '\t')
-            i++;
-        if (c->argc == MAX_ARGS) {
-            c->perr = "too many arguments";
-            return PARSE_ERR;
-        }
-        c->argv[c->argc++] = (arg){ p + start, i - start };
-    }
-    return PARSE_OK;
-}
-
-static int parse_request(client *c, const char *p, size_t n, size_t *used)
-{
-    return p[0] == '*' ? parse_multibulk(c, p, n, used) : parse_inline(c, p, n, used);
-}
-
 /* ---------------------------------------------------------------- commands */
 
 static bool is_cmd(const arg *a, const char *name)
@@ -351,11 +249,20 @@ static bool is_cmd(const arg *a, const char *name)
     return a->len == strlen(name) && strncasecmp(a->p, name, a->len) == 0;
 }
 
+static void arity_error(client *c)
+{
+    char name[65]; /* Redis names the command in lower case */
+    arg lower = { name, c->argv[0].len < 64 ? c->argv[0].len : 64 };
+    for (size_t i = 0; i < lower.len; i++)
+        name[i] = (char)tolower((unsigned char)c->argv[0].p[i]);
+    out_err_name(c, "-ERR wrong number of arguments for '%s' command\r\n", &lower);
+}
+
 static bool arity(client *c, int min, int max)
 {
     if (c->argc >= min && (max < 0 || c->argc <= max))
         return true;
-    out_err_name(c, "-ERR wrong number of arguments for '%s' command\r\n", &c->argv[0]);
+    arity_error(c);
     return false;
 }
 
@@ -370,7 +277,8 @@ static void cmd_get(client *c)
     bool found = false;
     strand_mutex_lock(&s->lock, STRAND_FOREVER);
     entry *e = *find_slot(s, h, k->p, k->len);
-    if (e != NULL) {
+    bool wrong = e != NULL && e->type != KV_STRING;
+    if (e != NULL && !wrong) {
         found = true;
         vlen = e->vlen;
         copy = vlen <= sizeof small ? small : malloc(vlen);
@@ -378,7 +286,9 @@ static void cmd_get(client *c)
             memcpy(copy, e->data + e->klen, vlen);
     }
     strand_mutex_unlock(&s->lock);
-    if (!found)
+    if (wrong)
+        out_str(c, WRONGTYPE);
+    else if (!found)
         out_str(c, "$-1\r\n");
     else if (copy == NULL)
         out_str(c, "-ERR out of memory\r\n");
@@ -418,7 +328,7 @@ static void cmd_del_exists(client *c, bool remove)
             if (remove) {
                 entry *e = *pp;
                 *pp = e->next;
-                free(e);
+                entry_free(e);
                 s->count--;
             }
         }
@@ -455,7 +365,9 @@ static void cmd_incr(client *c)
     int64_t v = 0;
     strand_mutex_lock(&s->lock, STRAND_FOREVER);
     entry *e = *find_slot(s, h, k->p, k->len);
-    if (e != NULL && !parse_i64(e->data + e->klen, e->vlen, &v))
+    if (e != NULL && e->type != KV_STRING)
+        err = WRONGTYPE;
+    else if (e != NULL && !parse_i64(e->data + e->klen, e->vlen, &v))
         err = "-ERR value is not an integer or out of range\r\n";
     else if (v == INT64_MAX)
         err = "-ERR increment or decrement would overflow\r\n";
@@ -486,6 +398,98 @@ static void cmd_config(client *c)
         return;
     }
     out_str(c, "-ERR only CONFIG GET is supported\r\n");
+}
+
+/* MSET k v [k v ...]: each pair under its own shard lock (not atomic across shards). */
+static void cmd_mset(client *c)
+{
+    for (int i = 1; i + 1 < c->argc; i += 2) {
+        const arg *k = &c->argv[i], *v = &c->argv[i + 1];
+        uint64_t h = hash_bytes(k->p, k->len);
+        shard *s = shard_of(h);
+        strand_mutex_lock(&s->lock, STRAND_FOREVER);
+        bool ok = put_locked(s, h, k->p, k->len, v->p, v->len);
+        strand_mutex_unlock(&s->lock);
+        if (!ok) {
+            out_str(c, "-ERR out of memory\r\n");
+            return;
+        }
+    }
+    out_str(c, "+OK\r\n");
+}
+
+static void cmd_type(client *c)
+{
+    static const char *const names[] = { "+string\r\n", "+list\r\n", "+set\r\n",
+                                         "+hash\r\n", "+zset\r\n" };
+    const arg *k = &c->argv[1];
+    uint64_t h = hash_bytes(k->p, k->len);
+    shard *s = shard_of(h);
+    strand_mutex_lock(&s->lock, STRAND_FOREVER);
+    entry *e = *find_slot(s, h, k->p, k->len);
+    const char *t = e ? names[e->type] : "+none\r\n";
+    strand_mutex_unlock(&s->lock);
+    out_str(c, t);
+}
+
+static const kv_command *container_command(const arg *name)
+{
+    for (const kv_command *k = kv_container_commands; k->name; k++)
+        if (is_cmd(name, k->name))
+            return k;
+    return NULL;
+}
+
+/* A list/set/hash/zset command (kv_types.h): arguments checked first, then the key's type;
+ * the reply is built under the shard lock and sent after it. A container left empty is
+ * deleted with its key, as Redis does. */
+static void cmd_container(client *c, const kv_command *k)
+{
+    kv_reply r;
+    kv_reply_init(&r);
+    const kv_arg *argv = (const kv_arg *)c->argv;
+    if (!k->fn(NULL, argv, c->argc, &r)) {
+        out_add(c, r.p, r.len);
+        kv_reply_free(&r);
+        return;
+    }
+    const arg *key = &c->argv[1];
+    uint64_t h = hash_bytes(key->p, key->len);
+    shard *s = shard_of(h);
+    strand_mutex_lock(&s->lock, STRAND_FOREVER);
+    entry **pp = find_slot(s, h, key->p, key->len);
+    entry *e = *pp;
+    if (e != NULL && e->type != k->type) {
+        strand_mutex_unlock(&s->lock);
+        out_str(c, WRONGTYPE);
+        return;
+    }
+    void *obj = e ? e->obj : NULL;
+    k->fn(&obj, argv, c->argc, &r);
+    if (e == NULL && obj != NULL) { /* the command made the container: a new key */
+        e = kv_container_empty(k->type, obj) ? NULL : entry_new(h, key->p, key->len, "", 0);
+        if (e == NULL) {
+            r.oom |= !kv_container_empty(k->type, obj);
+            kv_container_free(k->type, obj);
+        } else {
+            e->type = (uint8_t)k->type;
+            e->obj = obj;
+            e->next = NULL;
+            *pp = e;
+            s->count++;
+            maybe_grow(s);
+        }
+    } else if (e != NULL && kv_container_empty(k->type, obj)) {
+        *pp = e->next;
+        entry_free(e);
+        s->count--;
+    }
+    strand_mutex_unlock(&s->lock);
+    if (r.oom)
+        out_str(c, "-ERR out of memory\r\n");
+    else
+        out_add(c, r.p, r.len);
+    kv_reply_free(&r);
 }
 
 /* Execute argv; false when the connection should close (QUIT). */
@@ -519,6 +523,14 @@ static bool execute(client *c)
     } else if (is_cmd(cmd, "INCR")) {
         if (arity(c, 2, 2))
             cmd_incr(c);
+    } else if (is_cmd(cmd, "MSET")) {
+        if (c->argc >= 3 && c->argc % 2 == 1)
+            cmd_mset(c);
+        else
+            arity_error(c);
+    } else if (is_cmd(cmd, "TYPE")) {
+        if (arity(c, 2, 2))
+            cmd_type(c);
     } else if (is_cmd(cmd, "CONFIG")) {
         cmd_config(c);
     } else if (is_cmd(cmd, "COMMAND")) {
@@ -527,7 +539,11 @@ static bool execute(client *c)
         out_str(c, "+OK\r\n");
         return false;
     } else {
-        out_err_name(c, "-ERR unknown command '%s'\r\n", cmd);
+        const kv_command *k = container_command(cmd);
+        if (k == NULL)
+            out_err_name(c, "-ERR unknown command '%s'\r\n", cmd);
+        else if (arity(c, k->min, k->max))
+            cmd_container(c, k);
     }
     return true;
 }
@@ -557,7 +573,7 @@ static bool run_requests(client *c)
     bool keep = true;
     while (keep && pos < c->in_len && !c->dead) {
         size_t used = 0;
-        int r = parse_request(c, c->in + pos, c->in_len - pos, &used);
+        int r = resp_parse(c->argv, &c->argc, &c->perr, c->in + pos, c->in_len - pos, &used);
         if (r == PARSE_MORE)
             break;
         if (r == PARSE_ERR) {
