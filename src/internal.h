@@ -205,7 +205,10 @@ static inline void strand__set_wait(struct strand *s, int kind, const void *obj,
     s->wait_arg = arg;
 }
 
-/* ------------------------------------------------------------------ waiting */
+/* ------------------------------------------------------------------ waiting
+ * The waiter API below is the protocol; the sequence every blocking primitive runs around
+ * it (prepare, publish under the object's lock, unlock, block, take back what no waker
+ * took) is written once in wait.h. */
 
 typedef struct strand__waiter {
     struct strand *s;               /* NULL: a plain thread, blocked on `futex` */
@@ -310,15 +313,21 @@ int64_t strand__timers_next(void);
 
 /* ------------------------------------------------------------------ netpoll */
 
+/* netpoll.c, over the readiness backend of poller.h (netpoll_epoll.c). */
 int  strand__netpoll_init(void);
 /* Poll for I/O readiness and make waiting strands runnable; timeout: 0 = don't block,
- * -1 = forever, else ns. Returns how many strands it readied. */
+ * -1 = forever, else ns. The timeout is final: the caller bounds it by the earliest timer
+ * (the poller reads no timers) and calls strand__netpoll_wake when that moves earlier.
+ * Returns how many strands it readied. */
 int  strand__netpoll(int64_t timeout_ns);
 /* Interrupt a strand__netpoll blocked in another thread (async-signal-safe). */
 void strand__netpoll_wake(void);
 /* The fd a host may poll in host-driven mode. */
 int  strand__netpoll_fd(void);
 void strand__netpoll_shutdown(void);
+/* Host-driven mode: arm the alarm so that strand__netpoll_fd() becomes readable by `when`
+ * (a timer is due then). Does nothing otherwise; never wakes a poller. */
+void strand__netpoll_timer_hint(int64_t when);
 
 /* ------------------------------------------------------------------ diagnostics hooks */
 
