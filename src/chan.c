@@ -71,16 +71,6 @@ void strand_chan_release(strand_chan *ch)
 
 /* ------------------------------------------------------------------ waiting (wait.h) */
 
-static void chan_lock(void *obj)
-{
-    strand__wlock_acquire(&((struct strand_chan *)obj)->lock);
-}
-
-static void chan_unlock(void *obj)
-{
-    strand__wlock_release(&((struct strand_chan *)obj)->lock);
-}
-
 static int chan_publish(struct strand_chan *ch, strand__waitq *q, strand__waiter *w)
 {
     strand__waitq_push(q, w, ch);
@@ -123,8 +113,13 @@ static void *recv_unlink(void *obj, strand__waiter *w)
     return chan_unlink(ch, &ch->recvq, w);
 }
 
-const strand__wait_ops strand__chan_send_ops = { chan_lock, chan_unlock, send_publish, send_unlink };
-const strand__wait_ops strand__chan_recv_ops = { chan_lock, chan_unlock, recv_publish, recv_unlink };
+STRAND__LOCK_FIRST(struct strand_chan);
+const strand__wait_ops strand__chan_send_ops = {
+    strand__wait_wlock, strand__wait_wunlock, send_publish, send_unlink,
+};
+const strand__wait_ops strand__chan_recv_ops = {
+    strand__wait_wlock, strand__wait_wunlock, recv_publish, recv_unlink,
+};
 
 size_t strand_chan_len(strand_chan *ch)
 {

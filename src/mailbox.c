@@ -114,16 +114,6 @@ static ssize_t take(strand__mailbox *mb, struct strand__msg *prev, struct strand
 
 /* ------------------------------------------------------------------ waiting (wait.h) */
 
-static void mb_lock(void *obj)
-{
-    strand__spin_lock(&((strand__mailbox *)obj)->lock);
-}
-
-static void mb_unlock(void *obj)
-{
-    strand__spin_unlock(&((strand__mailbox *)obj)->lock);
-}
-
 static int mb_publish(void *obj, strand__waiter *w)
 {
     strand__mailbox *mb = obj;
@@ -140,7 +130,10 @@ static void *mb_unlink(void *obj, strand__waiter *w)
     return NULL;
 }
 
-static const strand__wait_ops mb_ops = { mb_lock, mb_unlock, mb_publish, mb_unlink };
+STRAND__LOCK_FIRST(strand__mailbox);
+static const strand__wait_ops mb_ops = {
+    strand__wait_spin_lock, strand__wait_spin_unlock, mb_publish, mb_unlink,
+};
 
 /* Wait for a message newer than `seen` (NULL: for any message). Returns 0 when there is
  * one (maybe already), -EAGAIN/-ETIMEDOUT otherwise. */

@@ -150,16 +150,6 @@ void strand__fd_fresh_socket(int fd)
 /* ------------------------------------------------------------------ waiting (wait.h) */
 
 /* A waiter's direction is its `index` (set before registering). */
-static void fd_lock(void *obj)
-{
-    strand__spin_lock(&((strand__fdrec *)obj)->lock);
-}
-
-static void fd_unlock(void *obj)
-{
-    strand__spin_unlock(&((strand__fdrec *)obj)->lock);
-}
-
 static int fd_publish(void *obj, strand__waiter *w)
 {
     strand__fdrec *rec = obj;
@@ -175,7 +165,10 @@ static void *fd_unlink(void *obj, strand__waiter *w)
     return NULL;
 }
 
-static const strand__wait_ops fd_ops = { fd_lock, fd_unlock, fd_publish, fd_unlink };
+STRAND__LOCK_FIRST(strand__fdrec);
+static const strand__wait_ops fd_ops = {
+    strand__wait_spin_lock, strand__wait_spin_unlock, fd_publish, fd_unlink,
+};
 
 static int thread_wait(int fd, int dir, int64_t deadline)
 {

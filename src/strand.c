@@ -303,16 +303,6 @@ void strand_exit(void *result)
 /* How a joiner waits on a slot (wait.h). The slot outlives any change of hands (chunks
  * are never freed), and `joiner` names our waiter only while the wait is ours, so taking
  * it back needs no generation check. */
-static void join_lock(void *obj)
-{
-    strand__spin_lock(&((slot *)obj)->lock);
-}
-
-static void join_unlock(void *obj)
-{
-    strand__spin_unlock(&((slot *)obj)->lock);
-}
-
 static int join_publish(void *obj, strand__waiter *w)
 {
     ((slot *)obj)->joiner = w;
@@ -327,7 +317,10 @@ static void *join_unlink(void *obj, strand__waiter *w)
     return NULL;
 }
 
-static const strand__wait_ops join_ops = { join_lock, join_unlock, join_publish, join_unlink };
+STRAND__LOCK_FIRST(slot);
+static const strand__wait_ops join_ops = {
+    strand__wait_spin_lock, strand__wait_spin_unlock, join_publish, join_unlink,
+};
 
 int strand_join_until(int64_t id, void **result, int64_t deadline)
 {

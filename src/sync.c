@@ -79,16 +79,6 @@ static STRAND__NOINLINE int64_t owner_self(void)
 
 /* ------------------------------------------------------------------ waiting (wait.h) */
 
-static void swait_lock(void *obj)
-{
-    strand__wlock_acquire(&((struct swait *)obj)->lock);
-}
-
-static void swait_unlock(void *obj)
-{
-    strand__wlock_release(&((struct swait *)obj)->lock);
-}
-
 static int swait_publish(void *obj, strand__waiter *w)
 {
     struct swait *o = obj;
@@ -104,7 +94,10 @@ static void *swait_unlink(void *obj, strand__waiter *w)
     return NULL;
 }
 
-static const strand__wait_ops swait_ops = { swait_lock, swait_unlock, swait_publish, swait_unlink };
+STRAND__LOCK_FIRST(struct swait);
+static const strand__wait_ops swait_ops = {
+    strand__wait_wlock, strand__wait_wunlock, swait_publish, swait_unlink,
+};
 
 /* Park on o (lock held on entry, released here). `data`: a value for the waker (the
  * mutex hands over to w->elem's identity). Returns the waker's status or -ETIMEDOUT, in

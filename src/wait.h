@@ -34,8 +34,10 @@
 #define STRAND_WAIT_H
 
 #include "internal.h"
+#include "wlock.h"
 
 #include <limits.h>
+#include <stddef.h>
 
 /* The status of a registration no waker has taken. */
 #define STRAND__STATUS_PENDING INT_MIN
@@ -54,6 +56,17 @@ typedef struct strand__wait_ops {
      * this wait (no deadline, nothing else holds the waiter). */
     void *(*unlink)(void *obj, strand__waiter *w);
 } strand__wait_ops;
+
+/* Lock hooks for the common case of an object whose first member is its lock (each user
+ * asserts that with STRAND__LOCK_FIRST). Inline, so strand__wait's calls through a
+ * constant ops become plain lock operations. */
+#define STRAND__LOCK_FIRST(type) \
+    _Static_assert(offsetof(type, lock) == 0, #type ": its lock must come first")
+
+static inline void strand__wait_wlock(void *obj) { strand__wlock_acquire(obj); }
+static inline void strand__wait_wunlock(void *obj) { strand__wlock_release(obj); }
+static inline void strand__wait_spin_lock(void *obj) { strand__spin_lock(obj); }
+static inline void strand__wait_spin_unlock(void *obj) { strand__spin_unlock(obj); }
 
 /* One waiter on one object. Before registering, the primitive may set w.elem (a value for
  * the waker, or where the waker puts one); the rest is the wait layer's. */
