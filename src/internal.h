@@ -216,7 +216,7 @@ typedef struct strand__waiter {
     atomic_int     own_claim;       /* used when no shared claim is given */
     atomic_uint    futex;           /* thread waiters: 0 = waiting, 1 = woken */
     int            status;          /* written by the claimer before it wakes */
-    int            index;           /* select: which case */
+    int            index;           /* select: which case; fd waits: the direction */
     void          *elem;            /* value to send / buffer to receive into */
     void          *obj;             /* the object this waiter is queued on */
     struct strand__waiter *next, *prev;
@@ -242,7 +242,8 @@ static inline bool strand__waiter_claim(strand__waiter *w)
 void strand__waiter_wake(strand__waiter *w);
 /* Block until the waiter is claimed and woken or `deadline` passes (then a timer claims it
  * and the status is -ETIMEDOUT). Returns w->status. The waiter must be published and the
- * object's lock released. On -ETIMEDOUT the caller removes w from the object itself. */
+ * object's lock released. On -ETIMEDOUT the caller removes w from the object itself
+ * (strand__wait_block in wait.h does, for every primitive). */
 int strand__waiter_block(strand__waiter *w, int64_t deadline);
 
 /* ------------------------------------------------------------------ scheduler */
