@@ -76,7 +76,11 @@ typedef struct strand__wait_reg {
     void                   *obj;
 } strand__wait_reg;
 
-/* Did a waker end this registration (and so unlink it)? */
+/* Did a waker end this registration (and so unlink it)? The one test of how a wait
+ * ended. A third ending besides a waker and the deadline (cancellation) claims the waiter
+ * like the timer does and writes a status of its own that no waker writes (not
+ * -ECANCELED: strand_fd_close's waker uses that); adding it here, and mapping it to the
+ * caller's code in strand__wait_block, is the whole change on the waiting side. */
 static inline bool strand__wait_taken(const strand__wait_reg *r)
 {
     return r->w.status != STRAND__STATUS_PENDING && r->w.status != -ETIMEDOUT;
