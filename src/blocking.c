@@ -12,6 +12,7 @@
  * is what its caller asked for.
  */
 #include "io_internal.h"
+#include "wait.h"
 
 #include <netdb.h>
 #include <time.h>
@@ -23,7 +24,7 @@ typedef struct job {
     strand_blocking_fn fn;
     void              *arg;
     void              *result;
-    strand__waiter     w;
+    strand__wait_reg   r;          /* the caller's wait (wait.h) */
     struct job        *next;
 } job;
 
@@ -72,9 +73,9 @@ static void *pool_thread(void *unused)
         job *j = take_job();
         pthread_mutex_unlock(&pool_lock);
         j->result = j->fn(j->arg);
-        if (strand__waiter_claim(&j->w)) {
-            j->w.status = 0;
-            strand__waiter_wake(&j->w); /* j is gone from here on */
+        if (strand__waiter_claim(&j->r.w)) {
+            j->r.w.status = 0;
+            strand__waiter_wake(&j->r.w); /* j is gone from here on */
         }
         pthread_mutex_lock(&pool_lock);
     }
@@ -109,12 +110,45 @@ static bool pool_dispatch(void)
     return n_threads > 0; /* busy threads will get to it */
 }
 
+/* How a caller waits for its job (wait.h). Publishing is queueing the job; nothing but
+ * the pool thread that ran it can end the wait (no deadline), hence no unlink. */
+static void pool_lock_obj(void *obj)
+{
+    (void)obj;
+    pthread_mutex_lock(&pool_lock);
+}
+
+static void pool_unlock_obj(void *obj)
+{
+    (void)obj;
+    pthread_mutex_unlock(&pool_lock);
+}
+
+static int pool_publish(void *obj, strand__waiter *w)
+{
+    job *j = obj;
+    w->obj = j;
+    if (q_tail)
+        q_tail->next = j;
+    else
+        q_head = j;
+    q_tail = j;
+    q_len++;
+    if (pool_dispatch())
+        return 0;
+    /* No thread could be made (so none holds or will take a job): take it back. */
+    q_head = q_tail = NULL;
+    q_len = 0;
+    return -EAGAIN;
+}
+
+static const strand__wait_ops pool_ops = { pool_lock_obj, pool_unlock_obj, pool_publish, NULL };
+
 int strand_blocking(strand_blocking_fn fn, void *arg, void **result)
 {
     if (fn == NULL)
         return -EINVAL;
-    struct strand *cur = strand__current();
-    if (cur == NULL) {
+    if (strand__current() == NULL) {
         void *r = fn(arg);
         if (result)
             *result = r;
@@ -122,28 +156,8 @@ int strand_blocking(strand_blocking_fn fn, void *arg, void **result)
     }
     pthread_once(&pool_once, pool_init);
     job j = { .fn = fn, .arg = arg };
-    strand__waiter_prepare(&j.w, NULL);
-    strand__set_wait(cur, STRAND__WAIT_BLOCKING, (const void *)fn, 0);
     pthread_mutex_lock(&pool_lock);
-    if (q_tail)
-        q_tail->next = &j;
-    else
-        q_head = &j;
-    q_tail = &j;
-    q_len++;
-    bool ok = pool_dispatch();
-    if (!ok) {
-        /* No thread could be made: take the job back, report it. */
-        q_head = q_tail = NULL;
-        q_len = 0;
-        pthread_mutex_unlock(&pool_lock);
-        strand__waiter_abort(&j.w);
-        strand__set_wait(cur, STRAND__WAIT_NONE, NULL, 0);
-        return -EAGAIN;
-    }
-    pthread_mutex_unlock(&pool_lock);
-    int rc = strand__waiter_block(&j.w, STRAND_FOREVER);
-    strand__set_wait(cur, STRAND__WAIT_NONE, NULL, 0);
+    int rc = strand__wait(&j.r, &pool_ops, &j, STRAND_FOREVER, STRAND__WAIT_BLOCKING, 0);
     if (rc < 0)
         return rc;
     if (result)

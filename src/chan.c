@@ -23,22 +23,6 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <sys/syscall.h>
-#include <unistd.h>
-
-/* ------------------------------------------------------------------ the lock */
-
-void strand__wlock_slow(strand__wlock *l)
-{
-    for (unsigned spins = 0;; spins++) {
-        if (atomic_load_explicit(&l->held, memory_order_relaxed) == 0 && strand__wlock_try(l))
-            return;
-        if (spins < 64)
-            strand__cpu_relax();
-        else
-            syscall(SYS_sched_yield); /* <sched.h> would find src/sched.h */
-    }
-}
 
 /* ------------------------------------------------------------------ create / refs */
 
@@ -85,19 +69,57 @@ void strand_chan_release(strand_chan *ch)
         free(ch);
 }
 
-/* A waiter came back after a timeout (or a lost select case): unregister it if a waker
- * has not already dropped it, and free the channel if it was the last thing keeping it. */
-void strand__chan_unregister(struct strand_chan *ch, strand__waiter *w, bool send)
+/* ------------------------------------------------------------------ waiting (wait.h) */
+
+static int chan_publish(struct strand_chan *ch, strand__waitq *q, strand__waiter *w)
 {
-    strand__wlock_acquire(&ch->lock);
-    if (w->obj != NULL)
-        strand__waitq_remove(send ? &ch->sendq : &ch->recvq, w);
-    ch->nwait--;
-    bool free_now = ch->dead && ch->nwait == 0;
-    strand__wlock_release(&ch->lock);
-    if (free_now)
-        free(ch);
+    strand__waitq_push(q, w, ch);
+    ch->nwait++;
+    return 0;
 }
+
+/* A waiter came back after a timeout (or a lost select case): unregister it if a waker
+ * has not already dropped it; the channel is freed if that waiter was the last thing
+ * keeping it. */
+static void *chan_unlink(struct strand_chan *ch, strand__waitq *q, strand__waiter *w)
+{
+    if (w->obj != NULL)
+        strand__waitq_remove(q, w);
+    ch->nwait--;
+    return ch->dead && ch->nwait == 0 ? ch : NULL;
+}
+
+static int send_publish(void *obj, strand__waiter *w)
+{
+    struct strand_chan *ch = obj;
+    return chan_publish(ch, &ch->sendq, w);
+}
+
+static int recv_publish(void *obj, strand__waiter *w)
+{
+    struct strand_chan *ch = obj;
+    return chan_publish(ch, &ch->recvq, w);
+}
+
+static void *send_unlink(void *obj, strand__waiter *w)
+{
+    struct strand_chan *ch = obj;
+    return chan_unlink(ch, &ch->sendq, w);
+}
+
+static void *recv_unlink(void *obj, strand__waiter *w)
+{
+    struct strand_chan *ch = obj;
+    return chan_unlink(ch, &ch->recvq, w);
+}
+
+STRAND__LOCK_FIRST(struct strand_chan);
+const strand__wait_ops strand__chan_send_ops = {
+    strand__wait_wlock, strand__wait_wunlock, send_publish, send_unlink,
+};
+const strand__wait_ops strand__chan_recv_ops = {
+    strand__wait_wlock, strand__wait_wunlock, recv_publish, recv_unlink,
+};
 
 size_t strand_chan_len(strand_chan *ch)
 {
@@ -182,26 +204,11 @@ int strand__chan_try_recv(struct strand_chan *ch, void *elem, strand__waiter **w
  * the waker wrote (0 or -EPIPE) or -ETIMEDOUT. */
 static int chan_wait(struct strand_chan *ch, void *elem, int64_t deadline, bool send)
 {
-    if (deadline > 0 && deadline <= strand_now()) {
-        strand__wlock_release(&ch->lock);
-        return -ETIMEDOUT;
-    }
-    strand__waiter w;
-    strand__waiter_prepare(&w, NULL);
-    w.elem = elem;
-    w.data = 0;
-    w.status = 0;
-    strand__waitq_push(send ? &ch->sendq : &ch->recvq, &w, ch);
-    ch->nwait++;
-    struct strand *cur = strand__current();
-    if (cur != NULL)
-        strand__set_wait(cur, send ? STRAND__WAIT_CHAN_SEND : STRAND__WAIT_CHAN_RECV, ch, 0);
-    strand__wlock_release(&ch->lock);
-
-    int rc = strand__waiter_block(&w, deadline);
-    if (rc == -ETIMEDOUT)
-        strand__chan_unregister(ch, &w, send);
-    return rc;
+    strand__wait_reg r;
+    r.w.elem = elem;
+    if (send)
+        return strand__wait(&r, &strand__chan_send_ops, ch, deadline, STRAND__WAIT_CHAN_SEND, 0);
+    return strand__wait(&r, &strand__chan_recv_ops, ch, deadline, STRAND__WAIT_CHAN_RECV, 0);
 }
 
 /* Count completed operations: a hand-off completes two (ours and the parked waiter's, which
@@ -259,7 +266,7 @@ int strand_chan_close(strand_chan *ch)
 {
     if (ch == NULL)
         return -EINVAL;
-    strand__waiter *list = NULL, *w;
+    strand__waiter *list = NULL;
     strand__wlock_acquire(&ch->lock);
     if (ch->closed) {
         strand__wlock_release(&ch->lock);
@@ -268,16 +275,8 @@ int strand_chan_close(strand_chan *ch)
     ch->closed = true;
     /* Waiting receivers imply an empty buffer, so they all see the end; waiting senders
      * had nothing accepted and all fail. */
-    while ((w = strand__waitq_claim(&ch->recvq)) != NULL) {
-        ch->nwait--;
-        w->status = -EPIPE;
-        strand__wakelist_add(&list, w);
-    }
-    while ((w = strand__waitq_claim(&ch->sendq)) != NULL) {
-        ch->nwait--;
-        w->status = -EPIPE;
-        strand__wakelist_add(&list, w);
-    }
+    ch->nwait -= (size_t)strand__waitq_claim_all(&ch->recvq, -EPIPE, &list);
+    ch->nwait -= (size_t)strand__waitq_claim_all(&ch->sendq, -EPIPE, &list);
     strand__wlock_release(&ch->lock);
     strand__wakelist_run(list);
     return 0;

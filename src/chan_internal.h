@@ -5,6 +5,7 @@
 #ifndef STRAND_CHAN_INTERNAL_H
 #define STRAND_CHAN_INTERNAL_H
 
+#include "wait.h"
 #include "waitq.h"
 
 #include <string.h>
@@ -50,7 +51,8 @@ static inline void strand__chan_copy(void *dst, const void *src, uint32_t size)
  * claimed waiter the caller must wake after unlocking, or return -EAGAIN. */
 int  strand__chan_try_send(struct strand_chan *ch, const void *elem, strand__waiter **wake);
 int  strand__chan_try_recv(struct strand_chan *ch, void *elem, strand__waiter **wake);
-/* Without the lock: take back a waiter that was not claimed by a waker (see chan.c). */
-void strand__chan_unregister(struct strand_chan *ch, strand__waiter *w, bool send);
+/* How the wait layer (wait.h) queues a waiter on a channel's sendq / recvq and takes it
+ * back; select.c registers its cases with them. */
+extern const strand__wait_ops strand__chan_send_ops, strand__chan_recv_ops;
 
 #endif

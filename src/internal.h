@@ -205,7 +205,10 @@ static inline void strand__set_wait(struct strand *s, int kind, const void *obj,
     s->wait_arg = arg;
 }
 
-/* ------------------------------------------------------------------ waiting */
+/* ------------------------------------------------------------------ waiting
+ * The waiter API below is the protocol; the sequence every blocking primitive runs around
+ * it (prepare, publish under the object's lock, unlock, block, take back what no waker
+ * took) is written once in wait.h. */
 
 typedef struct strand__waiter {
     struct strand *s;               /* NULL: a plain thread, blocked on `futex` */
@@ -213,7 +216,7 @@ typedef struct strand__waiter {
     atomic_int     own_claim;       /* used when no shared claim is given */
     atomic_uint    futex;           /* thread waiters: 0 = waiting, 1 = woken */
     int            status;          /* written by the claimer before it wakes */
-    int            index;           /* select: which case */
+    int            index;           /* select: which case; fd waits: the direction */
     void          *elem;            /* value to send / buffer to receive into */
     void          *obj;             /* the object this waiter is queued on */
     struct strand__waiter *next, *prev;
@@ -239,7 +242,8 @@ static inline bool strand__waiter_claim(strand__waiter *w)
 void strand__waiter_wake(strand__waiter *w);
 /* Block until the waiter is claimed and woken or `deadline` passes (then a timer claims it
  * and the status is -ETIMEDOUT). Returns w->status. The waiter must be published and the
- * object's lock released. On -ETIMEDOUT the caller removes w from the object itself. */
+ * object's lock released. On -ETIMEDOUT the caller removes w from the object itself
+ * (strand__wait_block in wait.h does, for every primitive). */
 int strand__waiter_block(strand__waiter *w, int64_t deadline);
 
 /* ------------------------------------------------------------------ scheduler */
@@ -310,15 +314,21 @@ int64_t strand__timers_next(void);
 
 /* ------------------------------------------------------------------ netpoll */
 
+/* netpoll.c, over the readiness backend of poller.h (netpoll_epoll.c). */
 int  strand__netpoll_init(void);
 /* Poll for I/O readiness and make waiting strands runnable; timeout: 0 = don't block,
- * -1 = forever, else ns. Returns how many strands it readied. */
+ * -1 = forever, else ns. The timeout is final: the caller bounds it by the earliest timer
+ * (the poller reads no timers) and calls strand__netpoll_wake when that moves earlier.
+ * Returns how many strands it readied. */
 int  strand__netpoll(int64_t timeout_ns);
 /* Interrupt a strand__netpoll blocked in another thread (async-signal-safe). */
 void strand__netpoll_wake(void);
 /* The fd a host may poll in host-driven mode. */
 int  strand__netpoll_fd(void);
 void strand__netpoll_shutdown(void);
+/* Host-driven mode: arm the alarm so that strand__netpoll_fd() becomes readable by `when`
+ * (a timer is due then). Does nothing otherwise; never wakes a poller. */
+void strand__netpoll_timer_hint(int64_t when);
 
 /* ------------------------------------------------------------------ diagnostics hooks */
 

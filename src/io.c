@@ -6,7 +6,7 @@
  * EAGAIN park on the fd's record until the netpoller sees readiness (or the deadline
  * passes, or strand_fd_close cancels), then try again. Regular files (epoll cannot wait for
  * them) run the system call on the off-load pool instead. From a plain thread the wait is
- * poll(2). The fd's kind is looked up once (netpoll_epoll.c) and O_NONBLOCK is set then.
+ * poll(2). The fd's kind is looked up once (netpoll.c) and O_NONBLOCK is set then.
  *
  * Sockets are written with send/sendmsg(MSG_NOSIGNAL): a peer that went away is -EPIPE,
  * not a SIGPIPE that kills the process. (Pipes cannot do that; see docs/io.md.)

@@ -1,21 +1,23 @@
 /*
  * io_internal.h - what the time and I/O files of src/ share among themselves
- * (timer.c, time.c, netpoll_epoll.c, io.c, read_line.c, blocking.c). Nothing here is used
- * by the scheduler: its hooks are in internal.h.
+ * (timer.c, time.c, netpoll.c, io.c, read_line.c, blocking.c). Nothing here is used by
+ * the scheduler: its hooks are in internal.h. The readiness backend (netpoll_epoll.c)
+ * does not see this file: its contract is poller.h.
  *
  * The per-fd record (strand__fdrec) lives in a two-level table indexed by fd
- * (netpoll_epoll.c); a record is never freed or moved, so a pointer to it stays valid for
+ * (netpoll.c); a record is never freed or moved, so a pointer to it stays valid for
  * the life of the process. What it describes is the fd *number*: strand_fd_close resets it
  * before close(2), so a later fd with the same number starts fresh. An fd closed with plain
  * close(2) leaves a stale record (see docs/io.md).
  *
- * Locking: `lock` guards registered, the waiter lists and the reader pointer's replacement;
+ * Locking: `lock` guards registered, closing, the waiter queues (waitq.h) and the reader
+ * pointer's replacement;
  * `kind` and `seq` are atomics read without it on the fast path.
  */
 #ifndef STRAND_IO_INTERNAL_H
 #define STRAND_IO_INTERNAL_H
 
-#include "internal.h"
+#include "waitq.h"
 
 enum strand__fdkind {
     STRAND__FD_UNKNOWN = 0, /* not seen yet (or reset by strand_fd_close) */
@@ -29,10 +31,10 @@ enum { STRAND__DIR_READ = 0, STRAND__DIR_WRITE = 1 };
 typedef struct strand__fdrec {
     strand__spinlock lock;
     atomic_int       kind;       /* enum strand__fdkind */
-    bool             registered; /* in the epoll set (under lock) */
+    bool             registered; /* armed in the poller backend (under lock) */
     bool             closing;    /* strand_fd_close is between its wake-up and close(2) */
     atomic_uint      seq[2];     /* bumped by every readiness event, per direction */
-    strand__waiter  *head[2];    /* parked strands, per direction (under lock) */
+    strand__waitq    q[2];       /* parked strands, per direction (under lock) */
     _Atomic(void *)  reader;     /* read_line.c's buffered reader, or NULL */
 } strand__fdrec;
 
@@ -44,18 +46,14 @@ strand__fdrec *strand__fd_get(int fd, int *err);
 void strand__fd_fresh_socket(int fd);
 /* Park the calling strand (or, on a plain thread, poll(2)) until fd may be ready in `dir`.
  * `seq` is rec->seq[dir] read before the call that would have blocked. Returns 0 (retry the
- * call), -ETIMEDOUT, -ECANCELED (strand_fd_close), or -EPERM (epoll refused the fd: it is
- * now STRAND__FD_FILE; retry through the off-load pool). */
+ * call), -ETIMEDOUT, -ECANCELED (strand_fd_close), or -EPERM (the poller refused the fd:
+ * it is now STRAND__FD_FILE; retry through the off-load pool). */
 int strand__fd_wait(strand__fdrec *rec, int fd, int dir, unsigned seq, int64_t deadline);
 /* Read rec->seq[dir] before an attempt. */
 static inline unsigned strand__fd_seq(strand__fdrec *rec, int dir)
 {
     return atomic_load_explicit(&rec->seq[dir], memory_order_acquire);
 }
-
-/* timer.c -> netpoll: a timer due at `when` exists (after a start, or the earliest after a
- * run): wake a poller that would sleep past it; in host-driven mode arm the timerfd. */
-void strand__netpoll_timer_hint(int64_t when);
 
 /* read_line.c: free a reader detached from its record by strand_fd_close. */
 void strand__line_free(void *reader);

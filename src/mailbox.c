@@ -12,11 +12,11 @@
  *    mailbox) while a message is being appended; after the exit path's drain no send can
  *    reach the strand, so a message is either received, dropped by the drain (counted as
  *    STRAND__STAT_MAILBOX_DROPPED), or refused with -ESRCH - never lost silently.
- *  - At most one waiter (the owner's) is registered. A sender claims it, clears the
- *    pointer, and wakes it after the lock is released; the owner cannot finish before that
+ *  - At most one waiter (the owner's) is registered, through wait.h (mb_ops). A sender
+ *    claims it, clears the pointer, and wakes it after the lock is released; the owner cannot finish before that
  *    wake, so waking outside the lock is safe.
  */
-#include "waitq.h"
+#include "wait.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -112,6 +112,29 @@ static ssize_t take(strand__mailbox *mb, struct strand__msg *prev, struct strand
     return n;
 }
 
+/* ------------------------------------------------------------------ waiting (wait.h) */
+
+static int mb_publish(void *obj, strand__waiter *w)
+{
+    strand__mailbox *mb = obj;
+    w->obj = mb;
+    mb->waiter = w;
+    return 0;
+}
+
+static void *mb_unlink(void *obj, strand__waiter *w)
+{
+    strand__mailbox *mb = obj;
+    if (mb->waiter == w)
+        mb->waiter = NULL;
+    return NULL;
+}
+
+STRAND__LOCK_FIRST(strand__mailbox);
+static const strand__wait_ops mb_ops = {
+    strand__wait_spin_lock, strand__wait_spin_unlock, mb_publish, mb_unlink,
+};
+
 /* Wait for a message newer than `seen` (NULL: for any message). Returns 0 when there is
  * one (maybe already), -EAGAIN/-ETIMEDOUT otherwise. */
 static int wait_for_more(struct strand *cur, struct strand__msg *seen, int64_t deadline)
@@ -123,27 +146,8 @@ static int wait_for_more(struct strand *cur, struct strand__msg *seen, int64_t d
         strand__spin_unlock(&mb->lock);
         return more ? 0 : -EAGAIN;
     }
-    if (deadline > 0 && deadline <= strand_now()) {
-        strand__spin_unlock(&mb->lock);
-        return -ETIMEDOUT;
-    }
-    strand__waiter w;
-    strand__waiter_prepare(&w, NULL);
-    w.data = 0;
-    w.status = 0;
-    w.obj = mb;
-    mb->waiter = &w;
-    strand__set_wait(cur, STRAND__WAIT_MAILBOX, mb, 0);
-    strand__spin_unlock(&mb->lock);
-
-    int rc = strand__waiter_block(&w, deadline);
-    if (rc == -ETIMEDOUT) {
-        strand__spin_lock(&mb->lock);
-        if (mb->waiter == &w)
-            mb->waiter = NULL;
-        strand__spin_unlock(&mb->lock);
-    }
-    return rc;
+    strand__wait_reg r;
+    return strand__wait(&r, &mb_ops, mb, deadline, STRAND__WAIT_MAILBOX, 0);
 }
 
 static ssize_t recv_common(strand_match_fn pred, void *ctx, void *buf, size_t cap,

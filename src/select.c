@@ -13,8 +13,10 @@
  *     case's status and wakes the primary (waiter->data points to it, see waitq.h).
  *  4. On return, every case waiter that no waker claimed is unregistered from its channel
  *     (one lock at a time is enough for removal).
- * Invariants: between 3 and 4 the case waiters live on this stack and each is counted in
- * its channel's nwait; case statuses stay STATUS_PENDING except the one a waker claimed.
+ * Steps 3 and 4 are the wait layer's (wait.h), the same sequence as a single channel wait.
+ * Invariants: between 3 and 4 the case registrations live on this stack and each is
+ * counted in its channel's nwait; their statuses stay STRAND__STATUS_PENDING except the
+ * one a waker claimed.
  */
 #include "chan_internal.h"
 
@@ -23,7 +25,6 @@
 
 #define SELECT_INLINE 8                /* cases handled without malloc */
 #define SELECT_MAX (1 << 16)
-#define STATUS_PENDING INT_MIN
 
 /* A per-thread xorshift generator. Not inlined: the TLS address must be computed afresh on
  * each call, as the strand may have moved to another thread since the last one. */
@@ -101,58 +102,42 @@ static int select_none(int64_t deadline)
         return -EAGAIN;
     if (deadline < 0)
         return -EINVAL;
-    strand__waiter w;
-    strand__waiter_prepare(&w, NULL);
-    w.data = 0;
-    return strand__waiter_block(&w, deadline);
+    int rc = strand_sleep_until(deadline);
+    return rc == 0 ? -ETIMEDOUT : rc;
 }
 
 struct select_scratch {
     int                 *order;
     struct strand_chan **chans;
-    strand__waiter      *w;
+    strand__wait_reg    *r;
 };
 
-/* Steps 3 and 4: register on every case, block, unregister. Locks held on entry. */
+/* Steps 3 and 4: register on every case, block, unregister (wait.h: the first case's
+ * registration is the primary, the others share its claim). Locks held on entry. */
 static int select_block(strand_select_case *cases, int n, struct select_scratch *sc, int m,
                         int64_t deadline)
 {
-    atomic_int claim = 0;
-    strand__waiter *w = sc->w;
+    strand__wait_reg *r = sc->r;
     for (int i = 0; i < n; i++) {
-        struct strand_chan *ch = cases[i].chan;
-        strand__waiter_prepare(&w[i], &claim);
-        w[i].elem = cases[i].elem;
-        w[i].index = i;
-        w[i].status = STATUS_PENDING;
-        w[i].data = i == 0 ? 0 : (uintptr_t)&w[0];
-        strand__waitq_push(cases[i].op == STRAND_SELECT_SEND ? &ch->sendq : &ch->recvq,
-                           &w[i], ch);
-        ch->nwait++;
+        bool send = cases[i].op == STRAND_SELECT_SEND;
+        r[i].w.elem = cases[i].elem;
+        r[i].w.index = i;
+        strand__wait_register(&r[i], send ? &strand__chan_send_ops : &strand__chan_recv_ops,
+                              cases[i].chan, i == 0 ? NULL : &r[0]); /* a channel never refuses */
     }
     struct strand *cur = strand__current();
     if (cur != NULL)
         strand__set_wait(cur, STRAND__WAIT_SELECT, cases, n);
     unlock_all(sc->chans, m);
 
-    int rc = strand__waiter_block(&w[0], deadline);
-    int fired = -1;
-    if (rc != -ETIMEDOUT) {
-        for (int i = 0; i < n; i++) {
-            if (w[i].status != STATUS_PENDING) {
-                fired = i;
-                break;
-            }
+    int rc = strand__wait_block(r, n, deadline);
+    for (int i = 0; i < n; i++) {
+        if (strand__wait_taken(&r[i])) {
+            cases[i].status = r[i].w.status;
+            return i;
         }
     }
-    for (int i = 0; i < n; i++) {
-        if (i != fired)
-            strand__chan_unregister(cases[i].chan, &w[i], cases[i].op == STRAND_SELECT_SEND);
-    }
-    if (fired < 0)
-        return rc == -ETIMEDOUT ? -ETIMEDOUT : -EPROTO; /* -EPROTO: a broken wake, never */
-    cases[fired].status = w[fired].status;
-    return fired;
+    return rc == -ETIMEDOUT ? -ETIMEDOUT : -EPROTO; /* -EPROTO: a broken wake, never */
 }
 
 static int select_run(strand_select_case *cases, int n, struct select_scratch *sc,
@@ -206,16 +191,16 @@ int strand_select(strand_select_case *cases, int n, int64_t deadline)
 
     int order_buf[SELECT_INLINE];
     struct strand_chan *chans_buf[SELECT_INLINE];
-    strand__waiter w_buf[SELECT_INLINE];
-    struct select_scratch sc = { order_buf, chans_buf, w_buf };
+    strand__wait_reg r_buf[SELECT_INLINE];
+    struct select_scratch sc = { order_buf, chans_buf, r_buf };
     void *heap = NULL;
     if (n > SELECT_INLINE) {
         heap = malloc((size_t)n * (sizeof(int) + sizeof(struct strand_chan *) +
-                                   sizeof(strand__waiter)));
+                                   sizeof(strand__wait_reg)));
         if (heap == NULL)
             return -ENOMEM;
-        sc.w = heap;
-        sc.chans = (struct strand_chan **)(sc.w + n);
+        sc.r = heap;
+        sc.chans = (struct strand_chan **)(sc.r + n);
         sc.order = (int *)(sc.chans + n);
     }
     rc = select_run(cases, n, &sc, deadline);

@@ -18,6 +18,7 @@
  *              ZOMBIE -> FREE (detach)
  */
 #include "internal.h"
+#include "wait.h"
 #include "worker.h"
 
 #include <errno.h>
@@ -299,6 +300,28 @@ void strand_exit(void *result)
 
 /* ---- join and detach */
 
+/* How a joiner waits on a slot (wait.h). The slot outlives any change of hands (chunks
+ * are never freed), and `joiner` names our waiter only while the wait is ours, so taking
+ * it back needs no generation check. */
+static int join_publish(void *obj, strand__waiter *w)
+{
+    ((slot *)obj)->joiner = w;
+    return 0;
+}
+
+static void *join_unlink(void *obj, strand__waiter *w)
+{
+    slot *sl = obj;
+    if (sl->joiner == w)
+        sl->joiner = NULL;
+    return NULL;
+}
+
+STRAND__LOCK_FIRST(slot);
+static const strand__wait_ops join_ops = {
+    strand__wait_spin_lock, strand__wait_spin_unlock, join_publish, join_unlink,
+};
+
 int strand_join_until(int64_t id, void **result, int64_t deadline)
 {
     if (id <= 0)
@@ -323,25 +346,13 @@ int strand_join_until(int64_t id, void **result, int64_t deadline)
         strand__spin_unlock(&sl->lock);
         return -EAGAIN;
     }
-    strand__waiter w;
-    strand__waiter_prepare(&w, NULL);
-    w.elem = NULL;
-    sl->joiner = &w;
-    if (me)
-        strand__set_wait(me, STRAND__WAIT_JOIN, NULL, id);
-    strand__spin_unlock(&sl->lock);
-    int rc = strand__waiter_block(&w, deadline);
-    if (rc == -ETIMEDOUT) {
-        /* The slot may have changed hands meanwhile: only clear our own registration. */
-        if ((sl = slot_lock(id))) {
-            if (sl->joiner == &w)
-                sl->joiner = NULL;
-            strand__spin_unlock(&sl->lock);
-        }
+    strand__wait_reg r;
+    r.w.elem = NULL;
+    int rc = strand__wait(&r, &join_ops, sl, deadline, STRAND__WAIT_JOIN, id);
+    if (rc < 0)
         return rc;
-    }
     if (result)
-        *result = w.elem;
+        *result = r.w.elem;
     return 0;
 }
 

@@ -8,14 +8,17 @@
  *    fit (checked by _Static_assert). All-zero bytes are a valid unlocked mutex, an empty
  *    condition variable, a zero wait group and a zero semaphore, so static zero
  *    initialisation works without *_init.
- *  - Every field is guarded by the object's strand__wlock. Wakers claim a waiter under
- *    the lock and wake it after releasing the lock.
+ *  - Every field is guarded by the object's strand__wlock (struct swait, first in each
+ *    object). Waiting is wait.h's sequence (park_on, and cond_wait's two halves around
+ *    the mutex unlock); wakers claim a waiter under the lock, give it status 0 and wake it
+ *    after releasing the lock.
  *  - Mutex: `owner` is 0 when unlocked, else the holder's identity (strand id > 0, or a
  *    negative number per plain thread). Unlock with waiters hands ownership straight to
  *    the oldest claimable waiter (no barging, FIFO), so a woken locker never re-contends.
  *  - Semaphore: post hands its unit straight to the oldest claimable waiter, else bumps
  *    the count. Wait group: reaching zero wakes every waiter.
  */
+#include "wait.h"
 #include "waitq.h"
 
 #include <stdint.h>
@@ -23,27 +26,29 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-struct smutex {
+/* What every object here waits on: its lock and one FIFO of waiters. */
+struct swait {
     strand__wlock lock;
-    int64_t       owner;
     strand__waitq q;
+};
+
+struct smutex {
+    struct swait  wq;
+    int64_t       owner;
 };
 
 struct scond {
-    strand__wlock lock;
-    strand__waitq q;
+    struct swait  wq;
 };
 
 struct swg {
-    strand__wlock lock;
+    struct swait  wq;
     int64_t       count;
-    strand__waitq q;
 };
 
 struct ssem {
-    strand__wlock lock;
+    struct swait  wq;
     int64_t       value;
-    strand__waitq q;
 };
 
 _Static_assert(sizeof(struct smutex) <= sizeof(strand_mutex), "mutex fits");
@@ -58,8 +63,10 @@ _Static_assert(_Alignof(struct ssem) <= _Alignof(strand_sem), "sem alignment");
 #define WG(g) ((struct swg *)(void *)(g)->opaque)
 #define SEM(s) ((struct ssem *)(void *)(s)->opaque)
 
-/* Not inlined: a thread-local read must not be cached across a strand switch. */
-STRAND__NOINLINE int64_t strand__owner_self(void)
+/* The identity that owns a mutex: the strand id in a strand, else a negative number unique
+ * to the calling thread. Never 0 (0 = unlocked). Not inlined: a thread-local read must
+ * not be cached across a strand switch. */
+static STRAND__NOINLINE int64_t owner_self(void)
 {
     int64_t id = strand_self();
     if (id > 0)
@@ -70,35 +77,54 @@ STRAND__NOINLINE int64_t strand__owner_self(void)
     return tid;
 }
 
-/* Park on q (lock held on entry, released here). `data`: a value for the waker (the
- * mutex hands over to w->data's identity). Returns the waker's status or -ETIMEDOUT, in
- * which case w has been taken off q. */
-static int park_on(strand__wlock *lock, strand__waitq *q, void *obj, int kind, uintptr_t data,
-                   int64_t deadline)
-{
-    if (deadline > 0 && deadline <= strand_now()) {
-        strand__wlock_release(lock);
-        return -ETIMEDOUT;
-    }
-    strand__waiter w;
-    strand__waiter_prepare(&w, NULL);
-    w.data = 0;
-    w.status = 0;
-    w.elem = (void *)data;
-    strand__waitq_push(q, &w, obj);
-    struct strand *cur = strand__current();
-    if (cur != NULL)
-        strand__set_wait(cur, kind, obj, 0);
-    strand__wlock_release(lock);
+/* ------------------------------------------------------------------ waiting (wait.h) */
 
-    int rc = strand__waiter_block(&w, deadline);
-    if (rc == -ETIMEDOUT) {
-        strand__wlock_acquire(lock);
-        if (w.obj != NULL)
-            strand__waitq_remove(q, &w);
-        strand__wlock_release(lock);
-    }
-    return rc;
+static int swait_publish(void *obj, strand__waiter *w)
+{
+    struct swait *o = obj;
+    strand__waitq_push(&o->q, w, o);
+    return 0;
+}
+
+static void *swait_unlink(void *obj, strand__waiter *w)
+{
+    struct swait *o = obj;
+    if (w->obj != NULL) /* else a waker dropped it on its way to a claimable waiter */
+        strand__waitq_remove(&o->q, w);
+    return NULL;
+}
+
+STRAND__LOCK_FIRST(struct swait);
+static const strand__wait_ops swait_ops = {
+    strand__wait_wlock, strand__wait_wunlock, swait_publish, swait_unlink,
+};
+
+/* Park on o (lock held on entry, released here). `data`: a value for the waker (the
+ * mutex hands over to w->elem's identity). Returns the waker's status or -ETIMEDOUT, in
+ * which case w has been taken off the queue. */
+static int park_on(struct swait *o, int kind, uintptr_t data, int64_t deadline)
+{
+    strand__wait_reg r;
+    r.w.elem = (void *)data;
+    return strand__wait(&r, &swait_ops, o, deadline, kind, 0);
+}
+
+/* Lock held: claim the oldest claimable waiter of o (status 0), to wake after the unlock;
+ * NULL if there is none. */
+static strand__waiter *claim_one(struct swait *o)
+{
+    strand__waiter *w = strand__waitq_claim(&o->q);
+    if (w != NULL)
+        w->status = 0;
+    return w;
+}
+
+/* Lock held: claim every waiter of o (status 0) into a wake list. */
+static strand__waiter *claim_all(struct swait *o)
+{
+    strand__waiter *list = NULL;
+    strand__waitq_claim_all(&o->q, 0, &list);
+    return list;
 }
 
 /* ------------------------------------------------------------------ mutex */
@@ -116,23 +142,23 @@ int strand_mutex_lock(strand_mutex *m, int64_t deadline)
     if (m == NULL)
         return -EINVAL;
     struct smutex *mx = MUTEX(m);
-    int64_t me = strand__owner_self();
-    strand__wlock_acquire(&mx->lock);
+    int64_t me = owner_self();
+    strand__wlock_acquire(&mx->wq.lock);
     if (mx->owner == 0) {
         mx->owner = me;
-        strand__wlock_release(&mx->lock);
+        strand__wlock_release(&mx->wq.lock);
         return 0;
     }
     if (mx->owner == me) {
-        strand__wlock_release(&mx->lock);
+        strand__wlock_release(&mx->wq.lock);
         return -EDEADLK;
     }
     if (deadline == 0) {
-        strand__wlock_release(&mx->lock);
+        strand__wlock_release(&mx->wq.lock);
         return -EAGAIN; /* the deadline convention; strand_mutex_trylock says -EBUSY */
     }
     /* On success the unlocker has already made us the owner. */
-    return park_on(&mx->lock, &mx->q, mx, STRAND__WAIT_MUTEX, (uintptr_t)me, deadline);
+    return park_on(&mx->wq, STRAND__WAIT_MUTEX, (uintptr_t)me, deadline);
 }
 
 int strand_mutex_trylock(strand_mutex *m)
@@ -140,12 +166,12 @@ int strand_mutex_trylock(strand_mutex *m)
     if (m == NULL)
         return -EINVAL;
     struct smutex *mx = MUTEX(m);
-    int64_t me = strand__owner_self();
-    strand__wlock_acquire(&mx->lock);
+    int64_t me = owner_self();
+    strand__wlock_acquire(&mx->wq.lock);
     int rc = mx->owner == 0 ? 0 : -EBUSY;
     if (rc == 0)
         mx->owner = me;
-    strand__wlock_release(&mx->lock);
+    strand__wlock_release(&mx->wq.lock);
     return rc;
 }
 
@@ -154,15 +180,15 @@ int strand_mutex_unlock(strand_mutex *m)
     if (m == NULL)
         return -EINVAL;
     struct smutex *mx = MUTEX(m);
-    int64_t me = strand__owner_self();
-    strand__wlock_acquire(&mx->lock);
+    int64_t me = owner_self();
+    strand__wlock_acquire(&mx->wq.lock);
     if (mx->owner != me) {
-        strand__wlock_release(&mx->lock);
+        strand__wlock_release(&mx->wq.lock);
         return -EPERM;
     }
-    strand__waiter *w = strand__waitq_claim(&mx->q);
+    strand__waiter *w = claim_one(&mx->wq);
     mx->owner = w != NULL ? (int64_t)(uintptr_t)w->elem : 0;
-    strand__wlock_release(&mx->lock);
+    strand__wlock_release(&mx->wq.lock);
     if (w != NULL)
         strand__waiter_wake(w);
     return 0;
@@ -173,9 +199,9 @@ int strand_mutex_destroy(strand_mutex *m)
     if (m == NULL)
         return -EINVAL;
     struct smutex *mx = MUTEX(m);
-    strand__wlock_acquire(&mx->lock);
-    int rc = mx->owner != 0 || !strand__waitq_empty(&mx->q) ? -EBUSY : 0;
-    strand__wlock_release(&mx->lock);
+    strand__wlock_acquire(&mx->wq.lock);
+    int rc = mx->owner != 0 || !strand__waitq_empty(&mx->wq.q) ? -EBUSY : 0;
+    strand__wlock_release(&mx->wq.lock);
     return rc;
 }
 
@@ -195,40 +221,31 @@ int strand_cond_wait(strand_cond *c, strand_mutex *m, int64_t deadline)
         return -EINVAL;
     struct scond *cv = COND(c);
     struct smutex *mx = MUTEX(m);
-    int64_t me = strand__owner_self();
+    int64_t me = owner_self();
 
-    strand__wlock_acquire(&mx->lock);
+    strand__wlock_acquire(&mx->wq.lock);
     bool held = mx->owner == me;
-    strand__wlock_release(&mx->lock);
+    strand__wlock_release(&mx->wq.lock);
     if (!held)
         return -EPERM;
 
     int rc;
-    strand__wlock_acquire(&cv->lock);
+    strand__wlock_acquire(&cv->wq.lock);
     if (deadline == 0 || (deadline > 0 && deadline <= strand_now())) {
-        strand__wlock_release(&cv->lock);
+        strand__wlock_release(&cv->wq.lock);
         rc = deadline == 0 ? -EAGAIN : -ETIMEDOUT;
         return rc; /* the mutex was never released */
     }
-    strand__waiter w;
-    strand__waiter_prepare(&w, NULL);
-    w.data = 0;
-    w.status = 0;
-    strand__waitq_push(&cv->q, &w, cv);
+    strand__wait_reg r;
+    strand__wait_register(&r, &swait_ops, &cv->wq, NULL); /* never refused */
     struct strand *cur = strand__current();
     if (cur != NULL)
         strand__set_wait(cur, STRAND__WAIT_COND, cv, 0);
-    strand__wlock_release(&cv->lock);
+    strand__wlock_release(&cv->wq.lock);
     /* Registered before the mutex is released: a signal sent after our unlock finds us. */
     strand_mutex_unlock(m);
 
-    rc = strand__waiter_block(&w, deadline);
-    if (rc == -ETIMEDOUT) {
-        strand__wlock_acquire(&cv->lock);
-        if (w.obj != NULL)
-            strand__waitq_remove(&cv->q, &w);
-        strand__wlock_release(&cv->lock);
-    }
+    rc = strand__wait_block(&r, 1, deadline);
     int lrc = strand_mutex_lock(m, STRAND_FOREVER);
     (void)lrc; /* cannot fail: we do not hold it and wait forever */
     return rc;
@@ -239,23 +256,12 @@ int strand_cond_signal(strand_cond *c)
     if (c == NULL)
         return -EINVAL;
     struct scond *cv = COND(c);
-    strand__wlock_acquire(&cv->lock);
-    strand__waiter *w = strand__waitq_claim(&cv->q);
-    strand__wlock_release(&cv->lock);
+    strand__wlock_acquire(&cv->wq.lock);
+    strand__waiter *w = claim_one(&cv->wq);
+    strand__wlock_release(&cv->wq.lock);
     if (w != NULL)
         strand__waiter_wake(w);
     return 0;
-}
-
-/* Claim every waiter of q into a wake list (lock held). */
-static strand__waiter *claim_all(strand__waitq *q)
-{
-    strand__waiter *list = NULL, *w;
-    while ((w = strand__waitq_claim(q)) != NULL) {
-        w->status = 0;
-        strand__wakelist_add(&list, w);
-    }
-    return list;
 }
 
 int strand_cond_broadcast(strand_cond *c)
@@ -263,9 +269,9 @@ int strand_cond_broadcast(strand_cond *c)
     if (c == NULL)
         return -EINVAL;
     struct scond *cv = COND(c);
-    strand__wlock_acquire(&cv->lock);
-    strand__waiter *list = claim_all(&cv->q);
-    strand__wlock_release(&cv->lock);
+    strand__wlock_acquire(&cv->wq.lock);
+    strand__waiter *list = claim_all(&cv->wq);
+    strand__wlock_release(&cv->wq.lock);
     strand__wakelist_run(list);
     return 0;
 }
@@ -275,9 +281,9 @@ int strand_cond_destroy(strand_cond *c)
     if (c == NULL)
         return -EINVAL;
     struct scond *cv = COND(c);
-    strand__wlock_acquire(&cv->lock);
-    int rc = strand__waitq_empty(&cv->q) ? 0 : -EBUSY;
-    strand__wlock_release(&cv->lock);
+    strand__wlock_acquire(&cv->wq.lock);
+    int rc = strand__waitq_empty(&cv->wq.q) ? 0 : -EBUSY;
+    strand__wlock_release(&cv->wq.lock);
     return rc;
 }
 
@@ -296,15 +302,15 @@ int strand_wg_add(strand_wg *wg, int64_t delta)
     if (wg == NULL)
         return -EINVAL;
     struct swg *g = WG(wg);
-    strand__wlock_acquire(&g->lock);
+    strand__wlock_acquire(&g->wq.lock);
     int64_t n;
     if (__builtin_add_overflow(g->count, delta, &n) || n < 0) {
-        strand__wlock_release(&g->lock);
+        strand__wlock_release(&g->wq.lock);
         return -EINVAL; /* the counter is left as it was */
     }
     g->count = n;
-    strand__waiter *list = n == 0 ? claim_all(&g->q) : NULL;
-    strand__wlock_release(&g->lock);
+    strand__waiter *list = n == 0 ? claim_all(&g->wq) : NULL;
+    strand__wlock_release(&g->wq.lock);
     strand__wakelist_run(list);
     return 0;
 }
@@ -319,16 +325,16 @@ int strand_wg_wait(strand_wg *wg, int64_t deadline)
     if (wg == NULL)
         return -EINVAL;
     struct swg *g = WG(wg);
-    strand__wlock_acquire(&g->lock);
+    strand__wlock_acquire(&g->wq.lock);
     if (g->count == 0) {
-        strand__wlock_release(&g->lock);
+        strand__wlock_release(&g->wq.lock);
         return 0;
     }
     if (deadline == 0) {
-        strand__wlock_release(&g->lock);
+        strand__wlock_release(&g->wq.lock);
         return -EAGAIN;
     }
-    return park_on(&g->lock, &g->q, g, STRAND__WAIT_WG, 0, deadline);
+    return park_on(&g->wq, STRAND__WAIT_WG, 0, deadline);
 }
 
 int strand_wg_destroy(strand_wg *wg)
@@ -336,9 +342,9 @@ int strand_wg_destroy(strand_wg *wg)
     if (wg == NULL)
         return -EINVAL;
     struct swg *g = WG(wg);
-    strand__wlock_acquire(&g->lock);
-    int rc = strand__waitq_empty(&g->q) ? 0 : -EBUSY;
-    strand__wlock_release(&g->lock);
+    strand__wlock_acquire(&g->wq.lock);
+    int rc = strand__waitq_empty(&g->wq.q) ? 0 : -EBUSY;
+    strand__wlock_release(&g->wq.lock);
     return rc;
 }
 
@@ -358,18 +364,18 @@ int strand_sem_wait(strand_sem *s, int64_t deadline)
     if (s == NULL)
         return -EINVAL;
     struct ssem *sm = SEM(s);
-    strand__wlock_acquire(&sm->lock);
+    strand__wlock_acquire(&sm->wq.lock);
     if (sm->value > 0) {
         sm->value--;
-        strand__wlock_release(&sm->lock);
+        strand__wlock_release(&sm->wq.lock);
         return 0;
     }
     if (deadline == 0) {
-        strand__wlock_release(&sm->lock);
+        strand__wlock_release(&sm->wq.lock);
         return -EAGAIN;
     }
     /* On success the poster handed its unit straight to us. */
-    return park_on(&sm->lock, &sm->q, sm, STRAND__WAIT_SEM, 0, deadline);
+    return park_on(&sm->wq, STRAND__WAIT_SEM, 0, deadline);
 }
 
 int strand_sem_post(strand_sem *s)
@@ -377,16 +383,16 @@ int strand_sem_post(strand_sem *s)
     if (s == NULL)
         return -EINVAL;
     struct ssem *sm = SEM(s);
-    strand__wlock_acquire(&sm->lock);
-    strand__waiter *w = strand__waitq_claim(&sm->q);
+    strand__wlock_acquire(&sm->wq.lock);
+    strand__waiter *w = claim_one(&sm->wq);
     if (w == NULL) {
         if (sm->value == INT64_MAX) {
-            strand__wlock_release(&sm->lock);
+            strand__wlock_release(&sm->wq.lock);
             return -EOVERFLOW;
         }
         sm->value++;
     }
-    strand__wlock_release(&sm->lock);
+    strand__wlock_release(&sm->wq.lock);
     if (w != NULL)
         strand__waiter_wake(w);
     return 0;
@@ -397,8 +403,8 @@ int strand_sem_destroy(strand_sem *s)
     if (s == NULL)
         return -EINVAL;
     struct ssem *sm = SEM(s);
-    strand__wlock_acquire(&sm->lock);
-    int rc = strand__waitq_empty(&sm->q) ? 0 : -EBUSY;
-    strand__wlock_release(&sm->lock);
+    strand__wlock_acquire(&sm->wq.lock);
+    int rc = strand__waitq_empty(&sm->wq.q) ? 0 : -EBUSY;
+    strand__wlock_release(&sm->wq.lock);
     return rc;
 }

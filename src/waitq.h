@@ -1,12 +1,7 @@
 /*
- * waitq.h - the lock and the waiter queue shared by channels, select, mailboxes and the
- * strand synchronisation objects (chan.c, select.c, mailbox.c, sync.c).
- *
- * strand__wlock: a test-and-test-and-set lock for sections of a few dozen instructions.
- *   Zero is unlocked (so zeroed mutexes and wait groups are valid). Unlike the plain
- *   spinlock it falls back to sched_yield after a short spin: a plain thread or a worker
- *   holding it may be descheduled by the kernel on a busy machine, and spinning through a
- *   whole time slice would be worse than yielding.
+ * waitq.h - the waiter queue of every object strands wait on: channels, select, the
+ * strand synchronisation objects and the per-fd records (chan.c, select.c, sync.c,
+ * netpoll.c), and the wake list their wakers use after dropping the object's lock.
  *
  * strand__waitq: a FIFO of strand__waiter, doubly linked through waiter->next/prev.
  *   Invariants: every operation runs under the lock of the object owning the queue;
@@ -17,30 +12,7 @@
 #ifndef STRAND_WAITQ_H
 #define STRAND_WAITQ_H
 
-#include "internal.h"
-
-
-typedef struct { atomic_uint held; } strand__wlock;
-
-void strand__wlock_slow(strand__wlock *l);
-
-static inline void strand__wlock_acquire(strand__wlock *l)
-{
-    /* acquire: the section's reads must not move above taking the lock */
-    if (STRAND__LIKELY(!atomic_exchange_explicit(&l->held, 1, memory_order_acquire)))
-        return;
-    strand__wlock_slow(l);
-}
-
-static inline bool strand__wlock_try(strand__wlock *l)
-{
-    return !atomic_exchange_explicit(&l->held, 1, memory_order_acquire);
-}
-
-static inline void strand__wlock_release(strand__wlock *l)
-{
-    atomic_store_explicit(&l->held, 0, memory_order_release);
-}
+#include "wlock.h"
 
 typedef struct strand__waitq {
     strand__waiter *head, *tail;
@@ -99,6 +71,21 @@ static inline strand__waiter *strand__waitq_claim(strand__waitq *q)
     return NULL;
 }
 
+/* Claim every waiter of q that can still be claimed, give each `status` and put it on the
+ * wake list *list (see below). Returns how many it claimed. */
+static inline int strand__waitq_claim_all(strand__waitq *q, int status, strand__waiter **list)
+{
+    int n = 0;
+    strand__waiter *w;
+    while ((w = strand__waitq_claim(q)) != NULL) {
+        w->status = status;
+        w->next = *list;
+        *list = w;
+        n++;
+    }
+    return n;
+}
+
 /* Select registers one waiter per case but blocks on the first (the primary); a waiter
  * whose `data` is set points at that primary, and it is the primary that must be woken. */
 static inline void strand__waitq_wake(strand__waiter *w)
@@ -115,17 +102,17 @@ static inline void strand__wakelist_add(strand__waiter **list, strand__waiter *w
     *list = w;
 }
 
-static inline void strand__wakelist_run(strand__waiter *list)
+/* Wake every waiter of the list; returns how many. */
+static inline int strand__wakelist_run(strand__waiter *list)
 {
+    int n = 0;
     while (list != NULL) {
         strand__waiter *next = list->next; /* read before the wake: w dies with it */
         strand__waitq_wake(list);
         list = next;
+        n++;
     }
+    return n;
 }
-
-/* The identity that owns a mutex: the strand id in a strand, else a negative number unique
- * to the calling thread. Never 0 (0 = unlocked). */
-int64_t strand__owner_self(void);
 
 #endif
