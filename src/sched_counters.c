@@ -28,8 +28,8 @@ void strand__stat_add(int which, uint64_t n)
 static uint64_t stat_sum(int which)
 {
     uint64_t v = atomic_load_explicit(&retired[which], memory_order_relaxed);
-    for (int i = 0; i < strand__sched.nworkers; i++)
-        v += atomic_load_explicit(&strand__sched.workers[i]->stat[which], memory_order_relaxed);
+    for (int i = 0; i < strand__nworkers; i++)
+        v += atomic_load_explicit(&strand__workers[i]->stat[which], memory_order_relaxed);
     return v;
 }
 
@@ -103,14 +103,14 @@ int strand__worker_index(const struct strand__worker *w)
 
 int strand__worker_count(void)
 {
-    return strand__sched.nworkers;
+    return strand__nworkers;
 }
 
 struct strand *strand__worker_current(int i, uint64_t *switches)
 {
-    if (i < 0 || i >= strand__sched.nworkers)
+    if (i < 0 || i >= strand__nworkers)
         return NULL;
-    struct strand__worker *w = strand__sched.workers[i];
+    struct strand__worker *w = strand__workers[i];
     if (switches) /* every scheduling point, including yields that did not switch */
         *switches = atomic_load_explicit(&w->stat[STRAND__STAT_SWITCHES], memory_order_relaxed) +
                     atomic_load_explicit(&w->stat[STRAND__STAT_YIELDS_IN_PLACE], memory_order_relaxed);

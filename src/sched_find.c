@@ -36,14 +36,14 @@ void strand__sched_poll_timers(void)
 /* Steal from the other workers, visiting them from a random start. */
 static struct strand *steal(struct strand__worker *w, bool take_runnext)
 {
-    int n = strand__sched.nworkers;
+    int n = strand__nworkers;
     w->rng ^= w->rng << 13;
     w->rng ^= w->rng >> 7;
     w->rng ^= w->rng << 17;
     int start = (int)(w->rng % (uint64_t)n);
     struct strand *batch[STRAND__RUNQ_SIZE / 2];
     for (int k = 0; k < n; k++) {
-        struct strand__worker *v = strand__sched.workers[(start + k) % n];
+        struct strand__worker *v = strand__workers[(start + k) % n];
         if (v == w)
             continue;
         for (int i = 0; i < STRAND__PRIOS; i++) {
@@ -73,8 +73,8 @@ bool strand__sched_work_anywhere(struct strand__worker *w)
     if (strand__globalq_len(&strand__sched.gq) ||
         atomic_load_explicit(&w->inbox_n, memory_order_relaxed))
         return true;
-    for (int i = 0; i < strand__sched.nworkers; i++) {
-        struct strand__worker *v = strand__sched.workers[i];
+    for (int i = 0; i < strand__nworkers; i++) {
+        struct strand__worker *v = strand__workers[i];
         if (atomic_load_explicit(&v->runnext, memory_order_relaxed))
             return true;
         for (int p = 0; p < STRAND__PRIOS; p++)
@@ -107,7 +107,7 @@ static void maybe_start_spinning(struct strand__worker *w)
 {
     if (w->spinning)
         return;
-    int busy = strand__sched.nworkers - atomic_load_explicit(&strand__sched.nidle,
+    int busy = strand__nworkers - atomic_load_explicit(&strand__sched.nidle,
                                                              memory_order_relaxed);
     if (2 * atomic_load_explicit(&strand__sched.nspinning, memory_order_relaxed) < busy)
         strand__sched_start_spinning(w);

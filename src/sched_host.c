@@ -17,11 +17,11 @@ int strand_run_until_idle(int budget, int *more)
 {
     if (more)
         *more = 0;
-    if (!strand__sched.host || !strand__sched.workers)
+    if (!strand__sched.host || !strand__workers)
         return -EINVAL;
     if (budget <= 0 || strand__current())
         return -EINVAL;
-    struct strand__worker *w = strand__sched.workers[0];
+    struct strand__worker *w = strand__workers[0];
     strand__sched_set_worker(w);
     strand__sched_g0_bounds(w); /* the host's stack serves as the idle context */
     static _Thread_local bool thread_started;

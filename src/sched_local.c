@@ -52,7 +52,7 @@ static struct strand *inbox_pop(struct strand__worker *w)
 /* w: the calling worker, or NULL on a plain thread. */
 STRAND__NOINLINE void strand__sched_push_pinned(struct strand__worker *w, struct strand *s)
 {
-    struct strand__worker *t = strand__sched.workers[s->pinned];
+    struct strand__worker *t = strand__workers[s->pinned];
     inbox_push(t, s);
     if (t != w)
         strand__sched_wake_pinned(t);

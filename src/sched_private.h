@@ -81,9 +81,8 @@ struct strand__worker {
     struct strand__worker *idle_next;
 };
 
-/* The scheduler's process-wide state (defined in sched_worker.c). `workers`, `nworkers`,
- * `host`, `seeded` and `thread_start` are written by strand__sched_start/stop only, while no
- * worker runs. The idle list is under idle_lock; nidle and nspinning are its counts, read
+/* The scheduler's process-wide state (defined in sched_worker.c). `host`, `seeded` and
+ * `thread_start` are written by strand__sched_start/stop only, while no worker runs. The idle list is under idle_lock; nidle and nspinning are its counts, read
  * without it (sched_idle.c). */
 struct strand__sched {
     atomic_int       nspinning;
@@ -94,11 +93,12 @@ struct strand__sched {
     atomic_bool      stopping;
     bool             host;
     bool             seeded;     /* deterministic mode (a seed and one worker) */
-    struct strand__worker **workers;
-    int              nworkers;
     void           (*thread_start)(void); /* run first by each thread that becomes a worker */
 };
 extern struct strand__sched strand__sched;
+/* The workers, written like `host` (tools/strand-gdb.py reads them by these names). */
+extern struct strand__worker **strand__workers;
+extern int strand__nworkers;
 
 static inline void strand__worker_stat(struct strand__worker *w, int which, uint64_t n)
 {
@@ -212,7 +212,7 @@ static inline struct strand *strand__sched_global_pop(struct strand__worker *w)
 {
     if (strand__globalq_len(&strand__sched.gq) == 0)
         return NULL;
-    return strand__globalq_take(&strand__sched.gq, (unsigned)strand__sched.nworkers, w->q,
+    return strand__globalq_take(&strand__sched.gq, (unsigned)strand__nworkers, w->q,
                                 &w->prio_mask, (w->tick % 31) == 0);
 }
 

@@ -20,6 +20,8 @@ struct strand__sched strand__sched = {
     .idle_lock = PTHREAD_MUTEX_INITIALIZER,
     .gq = STRAND__GLOBALQ_INIT,
 };
+struct strand__worker **strand__workers;
+int strand__nworkers;
 
 static void *worker_main(void *arg)
 {
@@ -75,8 +77,8 @@ int strand__sched_start(void (*thread_start)(void))
         if (!(ws[i] = worker_new(i, strand__cfg.seed)))
             return -ENOMEM;
     ws[0]->host = sc->host;
-    sc->workers = ws;
-    sc->nworkers = n;
+    strand__workers = ws;
+    strand__nworkers = n;
     if (sc->host)
         return 0;
     for (int i = 0; i < n; i++) {
@@ -96,22 +98,22 @@ void strand__sched_stop(void)
     struct strand__sched *sc = &strand__sched;
     atomic_store_explicit(&sc->stopping, true, memory_order_seq_cst);
     if (!sc->host) {
-        for (int i = 0; i < sc->nworkers; i++)
-            strand__sched_wake_stop(sc->workers[i]);
-        for (int i = 0; i < sc->nworkers; i++)
-            pthread_join(sc->workers[i]->thread, NULL);
+        for (int i = 0; i < strand__nworkers; i++)
+            strand__sched_wake_stop(strand__workers[i]);
+        for (int i = 0; i < strand__nworkers; i++)
+            pthread_join(strand__workers[i]->thread, NULL);
     }
     /* The counters of these workers live on, so that spawned - completed stays right for
      * the next runtime (strand_wait_all depends on it). */
-    for (int i = 0; i < sc->nworkers; i++)
-        strand__sched_retire_counters(sc->workers[i]);
+    for (int i = 0; i < strand__nworkers; i++)
+        strand__sched_retire_counters(strand__workers[i]);
     /* Workers are kept (leaked) if strands are still parked: their control blocks point at
      * them. Otherwise their stack caches go back to the pool and they are freed. */
     if (strand__active() == 0) {
-        struct strand__worker **ws = sc->workers;
-        int n = sc->nworkers;
-        sc->nworkers = 0;
-        sc->workers = NULL;
+        struct strand__worker **ws = strand__workers;
+        int n = strand__nworkers;
+        strand__nworkers = 0;
+        strand__workers = NULL;
         for (int i = 0; i < n; i++) {
             strand__stack_cache_drain(&ws[i]->caches.stacks);
             free(ws[i]);
