@@ -21,9 +21,9 @@
  * Deadlines (no lost timer wake-up). One sleeping worker (the poller) blocks in the network
  * poller, the others on their futex; each with the earliest timer as its deadline. When a
  * timer start moves a heap's earliest deadline earlier (strand__sched_timer_start, the only
- * way the process's earliest deadline moves earlier), deadline_moved decides who wakes. A sleeper
- * publishes when it will wake by itself (sleep_until, seq_cst) BEFORE it reads the heap tops
- * (seq_cst) that decide its final timeout; a timer start publishes its heap top (seq_cst,
+ * way the process's earliest deadline moves earlier), deadline_moved decides who wakes.
+ * A sleeper publishes when it will wake by itself (sleep_until, seq_cst) BEFORE it reads the
+ * heap tops (seq_cst) that decide its final timeout; a timer start publishes its heap top (seq_cst,
  * timer.c) BEFORE it reads the sleepers' sleep_until (seq_cst, deadline_moved). In the single
  * order of seq_cst operations one of the two comes first: either the sleeper's read sees the
  * new top and it sleeps no later than it, or the start sees the sleeper's sleep_until and, if

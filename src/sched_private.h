@@ -38,7 +38,12 @@
 
 /* What the strand that just switched away asked for; done by whoever runs next on this
  * worker (finish_switch, sched_switch.c), off that strand's stack. */
-enum strand__prev { STRAND__PREV_NONE = 0, STRAND__PREV_YIELD, STRAND__PREV_PARK, STRAND__PREV_EXIT };
+enum strand__prev {
+    STRAND__PREV_NONE = 0,
+    STRAND__PREV_YIELD,
+    STRAND__PREV_PARK,
+    STRAND__PREV_EXIT,
+};
 
 /* Why a sleeping worker was woken: the value a waker stores in w->wake (its futex word). */
 enum strand__wake_reason {
@@ -82,8 +87,9 @@ struct strand__worker {
 };
 
 /* The scheduler's process-wide state (defined in sched_worker.c). `host`, `seeded` and
- * `thread_start` are written by strand__sched_start/stop only, while no worker runs. The idle list is under idle_lock; nidle and nspinning are its counts, read
- * without it (sched_idle.c). */
+ * `thread_start` are written by strand__sched_start/stop only, while no worker runs. The
+ * idle list is under idle_lock; nidle and nspinning are its counts, read without it
+ * (sched_idle.c). */
 struct strand__sched {
     atomic_int       nspinning;
     atomic_int       nidle;

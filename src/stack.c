@@ -31,8 +31,9 @@
  * the pool holds four times its capacity. Stacks of a non-default size get their own
  * mapping and are unmapped when freed.
  * Threads. Caches are per worker (owner only; each call is handed its caller's); the pool,
- * the cold list and the slab table are under `pool_lock`. strand__stack_find reads the slab table without locks (from a
- * signal handler): entries are published with a release store of `nslabs`.
+ * the cold list and the slab table are under `pool_lock`. strand__stack_find reads the slab
+ * table without locks (from a signal handler): entries are published with a release store
+ * of `nslabs`.
  */
 #include "internal.h"
 

@@ -14,8 +14,9 @@
  *   PENDING -> IDLE (stop, removed from the heap)
  * Start never reads the timer's old contents (it may be fresh stack memory), so a timer
  * must not be started again while it is pending. Only the owner starts or stops a timer;
- * runners only move PENDING -> RUNNING (under the heap lock) and RUNNING -> FIRED. strand__timer_stop on a RUNNING timer waits for FIRED,
- * so after stop returns the owner may reuse the memory the timer and its callback touch.
+ * runners only move PENDING -> RUNNING (under the heap lock) and RUNNING -> FIRED.
+ * strand__timer_stop on a RUNNING timer waits for FIRED, so after stop returns the owner may
+ * reuse the memory the timer and its callback touch.
  * Hence the rule for users: always call strand__timer_stop before the timer goes out of
  * scope, even when it has fired (the runner's final store may still be in flight).
  *
