@@ -80,12 +80,12 @@ static slot *slot_lock(int64_t id)
 
 /* ---- allocation of slot numbers: a per-worker cache over a global stack */
 
-static bool refill(strand__slot_cache *c)
+static bool refill(strand__slot_cache *cache)
 {
     pthread_mutex_lock(&free_lock);
-    while (c->n < STRAND__SLOT_CACHE / 2 && nfree)
-        c->v[c->n++] = free_slots[--nfree];
-    while (c->n < STRAND__SLOT_CACHE / 2 && next_fresh < (1u << SLOT_BITS)) {
+    while (cache->n < STRAND__SLOT_CACHE / 2 && nfree)
+        cache->v[cache->n++] = free_slots[--nfree];
+    while (cache->n < STRAND__SLOT_CACHE / 2 && next_fresh < (1u << SLOT_BITS)) {
         uint32_t n = next_fresh;
         if (!slot_at(n)) {
             slot *c = calloc(CHUNK_SLOTS, sizeof *c);
@@ -93,10 +93,10 @@ static bool refill(strand__slot_cache *c)
                 break;
             atomic_store_explicit(&chunks[n >> CHUNK_BITS], c, memory_order_release);
         }
-        c->v[c->n++] = next_fresh++;
+        cache->v[cache->n++] = next_fresh++;
     }
     pthread_mutex_unlock(&free_lock);
-    return c->n > 0;
+    return cache->n > 0;
 }
 
 static void free_push_locked(uint32_t n)
