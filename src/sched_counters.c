@@ -18,7 +18,7 @@ static atomic_int    nwaiting; /* threads in strand__sched_wait_quiet */
 
 void strand__stat_add(int which, uint64_t n)
 {
-    struct strand__worker *w = strand__worker_self();
+    struct strand__worker *w = sched_worker();
     if (w)
         strand__worker_stat(w, which, n);
     else
@@ -74,7 +74,7 @@ void strand__active_peak(uint64_t *active, uint64_t *peak_out)
  * strand_stats call), which keeps a shared cache line off the spawn path. */
 void strand__count_spawn(void)
 {
-    struct strand__worker *w = strand__worker_self();
+    struct strand__worker *w = sched_worker();
     if (!w) {
         atomic_fetch_add_explicit(&retired[STRAND__STAT_SPAWNED], 1, memory_order_relaxed);
         peak_update(active_now());

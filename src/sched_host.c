@@ -19,7 +19,7 @@ int strand_run_until_idle(int budget, int *more)
         *more = 0;
     if (!strand__sched.host || !strand__workers)
         return -EINVAL;
-    if (budget <= 0 || strand__current())
+    if (budget <= 0 || sched_current())
         return -EINVAL;
     struct strand__worker *w = strand__workers[0];
     strand__sched_set_worker(w);

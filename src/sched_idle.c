@@ -130,7 +130,7 @@ static bool host_wake(void)
 {
     if (!strand__sched.host)
         return false;
-    if (!strand__worker_self())
+    if (!sched_worker())
         strand__netpoll_wake();
     return true;
 }

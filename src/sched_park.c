@@ -47,12 +47,12 @@ void strand__ready(struct strand *s)
 
 void strand__park(void)
 {
-    strand__sched_switch_away(strand__current(), STRAND__PREV_PARK);
+    strand__sched_switch_away(sched_current(), STRAND__PREV_PARK);
 }
 
 void strand__waiter_prepare(strand__waiter *w, atomic_int *claim)
 {
-    struct strand *s = strand__current();
+    struct strand *s = sched_current();
     w->s = s;
     if (!claim) {
         atomic_store_explicit(&w->own_claim, 0, memory_order_relaxed);

@@ -106,6 +106,27 @@ extern struct strand__sched strand__sched;
 extern struct strand__worker **strand__workers;
 extern int strand__nworkers;
 
+/* Thread-local state, defined in sched_switch.c: the worker this thread is (NULL on a plain
+ * thread) and the strand it runs (NULL between strands). Only its own thread writes it. */
+extern _Thread_local struct strand__worker *strand__tls_worker
+    __attribute__((tls_model("initial-exec")));
+extern _Thread_local struct strand *strand__tls_current __attribute__((tls_model("initial-exec")));
+
+/* The scheduler reads them through these tiny functions, never inline: a strand may resume
+ * on another thread, and the compiler must not keep one thread's TLS address across a
+ * switch. Each scheduler file gets its own static copy, so the compiler knows what a call
+ * clobbers (as it does for a call within one file) and the hot paths save no registers for
+ * it; other layers call strand__current() / strand__worker_self() (internal.h). */
+static STRAND__NOINLINE __attribute__((unused)) struct strand__worker *sched_worker(void)
+{
+    return strand__tls_worker;
+}
+
+static STRAND__NOINLINE __attribute__((unused)) struct strand *sched_current(void)
+{
+    return strand__tls_current;
+}
+
 static inline void strand__worker_stat(struct strand__worker *w, int which, uint64_t n)
 {
     /* relaxed load + store, not an RMW: only the owner writes it */
@@ -187,10 +208,10 @@ static inline bool strand__sched_push(struct strand__worker *w, struct strand *s
  * pinned inbox), even from a strand running on the host's thread. */
 static inline void strand__sched_make_runnable(struct strand *s, bool spawn)
 {
-    struct strand__worker *w = strand__worker_self();
+    struct strand__worker *w = sched_worker();
     if (w && spawn && w->host)
         w = NULL;
-    if (strand__sched_push(w, s, w && strand__current() != NULL))
+    if (strand__sched_push(w, s, w && sched_current() != NULL))
         strand__wakep();
 }
 

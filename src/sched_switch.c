@@ -14,9 +14,10 @@
  * CAS; a waker that got there first (PARKING -> RUNNABLE) makes the CAS fail and the strand
  * is requeued here.
  *
- * Thread-local state is written by its own thread only: tls_worker when a worker thread
- * starts or stops (or the host enters and leaves strand_run_until_idle), tls_current at
- * every switch. w->current mirrors tls_current for the watchdog and the dump (relaxed).
+ * Thread-local state is written by its own thread only: strand__tls_worker when a worker
+ * thread starts or stops (or the host enters and leaves strand_run_until_idle),
+ * strand__tls_current at every switch. w->current mirrors it for the watchdog and the dump
+ * (relaxed).
  */
 #define STRAND__SCHED_INTERNAL
 #include "sched_private.h"
@@ -32,36 +33,36 @@
 
 /* initial-exec: a direct %fs-relative access instead of a __tls_get_addr call (the
  * library is built position-independent, which would otherwise pick the general model). */
-static _Thread_local struct strand__worker *tls_worker __attribute__((tls_model("initial-exec")));
-static _Thread_local struct strand *tls_current __attribute__((tls_model("initial-exec")));
+_Thread_local struct strand__worker *strand__tls_worker __attribute__((tls_model("initial-exec")));
+_Thread_local struct strand *strand__tls_current __attribute__((tls_model("initial-exec")));
 
 /* ------------------------------------------------------------------ thread-local state */
 
 STRAND__NOINLINE struct strand *strand__current(void)
 {
-    return tls_current;
+    return strand__tls_current;
 }
 
 STRAND__NOINLINE struct strand__worker *strand__worker_self(void)
 {
-    return tls_worker;
+    return strand__tls_worker;
 }
 
 STRAND__NOINLINE strand__caches *strand__worker_caches(void)
 {
-    struct strand__worker *w = tls_worker;
+    struct strand__worker *w = strand__tls_worker;
     return w ? &w->caches : NULL;
 }
 
 static STRAND__NOINLINE void set_current(struct strand__worker *w, struct strand *s)
 {
-    tls_current = s;
+    strand__tls_current = s;
     atomic_store_explicit(&w->current, s, memory_order_relaxed);
 }
 
 STRAND__NOINLINE void strand__sched_set_worker(struct strand__worker *w)
 {
-    tls_worker = w;
+    strand__tls_worker = w;
 }
 
 /* The calling thread's own stack (for ASan) and fiber (for TSan): the idle context. */
@@ -186,7 +187,7 @@ void strand__entry_finish(void)
 #if defined(STRAND_ASAN)
     __sanitizer_finish_switch_fiber(NULL, NULL, NULL);
 #endif
-    finish_switch(strand__worker_self());
+    finish_switch(sched_worker());
 }
 
 static void run_on(struct strand__worker *w, struct strand *s)
@@ -210,7 +211,7 @@ void strand__sched_run_from_idle(struct strand__worker *w, struct strand *s)
  * afterwards. Returns when the strand runs again (perhaps on another worker). */
 void strand__sched_switch_away(struct strand *self, int action)
 {
-    struct strand__worker *w = strand__worker_self();
+    struct strand__worker *w = sched_worker();
     /* An unguarded stack: is the strand below its stack right now (its own frame address
      * says so for free), or was its canary overwritten by an excursion that came back? The
      * canary sits at the far end of the stack, on another page: it is prefetched here and
@@ -241,7 +242,7 @@ void strand__sched_switch_away(struct strand *self, int action)
         do_switch(fake, &self->ctx, &w->sched_ctx, w->g0_lo, w->g0_size, w->g0_fiber);
     }
     /* Resumed, perhaps on another worker. */
-    finish_switch(strand__worker_self());
+    finish_switch(sched_worker());
 }
 
 void strand__sched_exit(struct strand *self)
@@ -254,7 +255,7 @@ void strand__sched_exit(struct strand *self)
 
 void strand_yield(void)
 {
-    struct strand *s = strand__current();
+    struct strand *s = sched_current();
     if (!s) {
         sched_yield();
         return;
@@ -267,7 +268,7 @@ void strand_maybe_yield(void)
     int every = strand__cfg.yield_interval;
     if (every <= 0)
         return;
-    struct strand *s = strand__current();
+    struct strand *s = sched_current();
     if (s && ++s->yield_count >= (uint32_t)every) {
         s->yield_count = 0;
         strand__sched_switch_away(s, STRAND__PREV_YIELD);
