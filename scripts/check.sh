@@ -2,7 +2,8 @@
 # scripts/check.sh - the steps of `make check`, in order, each under a clear header, timed.
 #
 # Steps: release build + ctest; ASan+UBSan build + ctest; TSan build + ctest; Valgrind memcheck
-# over the core tests; the Promela model (verify/run.sh); the install test; the aarch64 cross
+# over the core tests; the Promela model (verify/run.sh); the layer check
+# (scripts/check-layers.sh); the install test; the aarch64 cross
 # build with the core tests under qemu-aarch64; the core tests with the ucontext switch; the
 # bounded fuzz run (tests/fuzz/run.sh --bounded). The docs step builds the Doxygen reference of
 # include/strand.h into $B/docs/html and fails on any undocumented public symbol or parameter.
@@ -28,7 +29,7 @@ unset MAKEFLAGS MFLAGS MAKELEVEL
 B=${B:-build}
 JOBS=${JOBS:-2}
 CTEST_JOBS=${CTEST_JOBS:-2}
-ALL_STEPS="release asan tsan valgrind verify docs install aarch64 ucontext fuzz"
+ALL_STEPS="release asan tsan valgrind verify layers docs install aarch64 ucontext fuzz"
 STEPS=${STEPS:-$ALL_STEPS}
 SKIP=77
 
@@ -137,6 +138,8 @@ step_docs() {
     [ "$n" -eq 0 ] || cat "$out/warnings.log"
     echo "docs: $n doxygen warning(s); reference in $out/html/index.html"
     [ "$rc" -eq 0 ] && [ "$n" -eq 0 ] && [ -f "$out/html/index.html" ]
+step_layers() {
+    run_script scripts/check-layers.sh
 }
 
 step_install() {
@@ -168,6 +171,7 @@ declare -A TITLE=(
     [tsan]="TSan build + ctest"
     [valgrind]="valgrind memcheck over the core tests"
     [verify]="Promela model (verify/run.sh)"
+    [layers]="layers call down only (scripts/check-layers.sh)"
     [docs]="Doxygen reference of include/strand.h, no warnings"
     [install]="install test (pkg-config, find_package, exports)"
     [aarch64]="aarch64 cross build + core tests under qemu-aarch64"
@@ -178,6 +182,7 @@ declare -A TITLE=(
 declare -A CAP=(
     [release]=600 [asan]=480 [tsan]=600 [valgrind]=480 [verify]=360
     [docs]=120 [install]=180 [aarch64]=480 [ucontext]=300 [fuzz]=300
+    [layers]=60
 )
 
 # Steps run in a child bash under timeout(1), which kills the step's whole process group at the

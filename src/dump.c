@@ -63,7 +63,7 @@ int64_t strand__mono_ns(void)
 
 /* ------------------------------------------------------------------ weak fallbacks */
 
-/* sched.c gives the real one; until then the dump prints no worker numbers. */
+/* sched_counters.c gives the real one; without it the dump prints no worker numbers. */
 __attribute__((weak)) int strand__worker_index(const struct strand__worker *w)
 {
     (void)w;

@@ -6,8 +6,9 @@
  *   struct strand          one per strand, at the top of its stack (stack.c carves it);
  *                          fields are written by the strand itself while it runs, by the
  *                          worker that switches it, or through the atomics noted below.
- *   struct strand__worker  one per worker thread (sched.c); its queues' producer side and
- *                          its counters are written by the owning thread only.
+ *   struct strand__worker  one per worker thread (the scheduler's, sched_private.h, which
+ *                          no file outside src/sched_*.c may include); its queues' producer
+ *                          side, its caches and its counters are written by its thread only.
  *   strand__waiter         one per blocking call, on the waiting strand's (or thread's)
  *                          stack; the one way anything in strand waits (see "Parking").
  *
@@ -87,7 +88,7 @@ static inline void strand__spin_unlock(strand__spinlock *l)
     atomic_store_explicit(&l->held, false, memory_order_release);
 }
 
-/* futex wrappers (sched.c). wait returns 0 when woken or the value differed, -ETIMEDOUT
+/* futex wrappers (futex.c). wait returns 0 when woken or the value differed, -ETIMEDOUT
  * when the absolute monotonic deadline passed (-1 = none). */
 int  strand__futex_wait(atomic_uint *addr, unsigned expected, int64_t deadline);
 void strand__futex_wake(atomic_uint *addr, int n);
@@ -248,9 +249,11 @@ int strand__waiter_block(strand__waiter *w, int64_t deadline);
 
 /* ------------------------------------------------------------------ scheduler */
 
+#define STRAND__PRIOS 4 /* enum strand_priority */
+
 void strand__ready(struct strand *s);          /* see "Parking"; any thread */
 void strand__park(void);                       /* current strand, state PARKING */
-int  strand__runtime_ensure(void);             /* lazy init; 0 or negative code */
+int  strand__runtime_ensure(void);             /* lazy init; 0 or negative code (runtime.c) */
 void strand__stat_add(int which, uint64_t n);  /* enum strand__stat */
 
 enum strand__stat {
@@ -266,10 +269,42 @@ enum strand__stat {
     STRAND__STAT_COUNT
 };
 
-/* Worker introspection for the watchdog and the dump (sched.c). */
+/* Start the workers (runtime.c, under its init lock); each worker thread, and the host's
+ * thread when it first drives the runtime, calls thread_start first (may be NULL). */
+int  strand__sched_start(void (*thread_start)(void));
+void strand__sched_stop(void);
+bool strand__sched_stopping(void);
+bool strand__sched_host(void);                 /* host-driven mode */
+void strand__sched_spawn(struct strand *s);    /* queue a new strand (state RUNNABLE) */
+int  strand__sched_wait_quiet(void);           /* until no strand is alive */
+/* First code of every strand, on its own stack. */
+void strand__entry_finish(void);
+/* The end of strand_exit: switch away for good; the stack goes back to its cache. */
+_Noreturn void strand__sched_exit(struct strand *self);
+/* Start a timer (as strand__timer_start) and, if it moved the earliest deadline, wake the
+ * worker that would sleep past it. Every timer of the runtime starts through this. */
+struct strand__timer;
+void strand__sched_timer_start(struct strand__timer *t, int64_t when,
+                               void (*fn)(struct strand__timer *), void *arg);
+
+/* The calling worker's caches (the memory layer's, defined under "stacks"); NULL on a
+ * plain thread. */
+typedef struct strand__caches strand__caches;
+strand__caches *strand__worker_caches(void);
+
+/* Counters (sched_counters.c): summed over workers without locks. */
+void     strand__count_spawn(void);
+uint64_t strand__active(void);                 /* spawned - completed */
+void     strand__stats_collect(uint64_t out[STRAND__STAT_COUNT]);
+void     strand__active_peak(uint64_t *active, uint64_t *peak);
+
+/* Worker introspection for the watchdog and the dump (sched_counters.c). */
 int strand__worker_count(void);
 /* The strand worker i is running now (NULL if none) and its switch counter. */
 struct strand *strand__worker_current(int i, uint64_t *switches);
+/* Worker index of `w` (0-based), -1 if unknown; for the dump (dump.c has a weak fallback
+ * that answers -1). */
+int  strand__worker_index(const struct strand__worker *w);
 
 /* ------------------------------------------------------------------ ids (strand.c) */
 
@@ -277,13 +312,34 @@ struct strand *strand__worker_current(int i, uint64_t *switches);
  * keep fn short and non-blocking). -ESRCH if there is no such live strand. */
 int strand__with_live(int64_t id, int (*fn)(struct strand *s, void *ctx), void *ctx);
 
+/* A per-worker cache of free id slot numbers (strand.c fills and drains it; the worker only
+ * carries it, and only its own thread touches it). */
+#define STRAND__SLOT_CACHE 128
+typedef struct strand__slot_cache {
+    int      n;
+    uint32_t v[STRAND__SLOT_CACHE];
+} strand__slot_cache;
+
 /* ------------------------------------------------------------------ stacks (stack.c) */
 
-/* A fresh control block with a stack of at least `size` usable bytes; NULL when out of
- * memory or mappings. The control block is zeroed except stack fields. */
+/* A per-worker cache of free default-size stacks: the next spawns of that worker take
+ * them without a lock. stack.c fills, drains and spills it; the worker only carries it, and
+ * only its own thread touches it. */
+#define STRAND__STACK_CACHE 128
+typedef struct strand__stack_cache {
+    int            n;
+    struct strand *v[STRAND__STACK_CACHE];
+} strand__stack_cache;
+
+/* A fresh control block with a stack of at least `size` usable bytes (0: the default);
+ * NULL when out of memory or mappings. The control block is zeroed except stack fields.
+ * `cache` is the calling worker's (NULL on a plain thread). */
+struct strand *strand__stack_get(size_t size, strand__stack_cache *cache);
+void strand__stack_put(struct strand *s, strand__stack_cache *cache);
+/* The same without a cache (plain threads, tests). */
 struct strand *strand__stack_alloc(size_t size);
 void strand__stack_free(struct strand *s);
-void strand__stack_spill(struct strand *s); /* a worker cache's overflow, to the pool */
+void strand__stack_cache_drain(strand__stack_cache *cache); /* all of it, to the pool */
 void strand__stack_trim_idle(void);         /* hand idle pooled stacks' pages back */
 /* Is the canary at the bottom of an unguarded stack intact? (always true if guarded) */
 bool strand__stack_check(const struct strand *s);
@@ -293,8 +349,16 @@ const void *strand__stack_canary(const struct strand *s); /* its address, to pre
 struct strand *strand__stack_find(const void *addr);
 void strand__stack_stats(uint64_t *bytes, uint64_t *guarded, uint64_t *canary);
 
+/* The memory layer's per-worker caches, as each worker embeds them (stacks and ids). */
+struct strand__caches {
+    strand__stack_cache stacks;
+    strand__slot_cache  slots;
+};
+
 /* ------------------------------------------------------------------ time (timer.c) */
 
+/* A passive facility: timer.c calls nothing above it. Who must wake when a deadline moves
+ * is the scheduler's business (strand__sched_timer_start). */
 typedef struct strand__timer {
     int64_t when;                       /* absolute monotonic ns */
     void  (*fn)(struct strand__timer *t); /* runs on a worker, never on the owner's stack */
@@ -304,12 +368,16 @@ typedef struct strand__timer {
     int32_t heap_no;
 } strand__timer;
 
-void    strand__timer_start(strand__timer *t, int64_t when, void (*fn)(strand__timer *), void *arg);
+/* Start t (when < 0: never due). Returns true if it became the earliest deadline of its
+ * heap (published, seq_cst, before returning): the only way the process's earliest
+ * deadline can move earlier. */
+bool    strand__timer_start(strand__timer *t, int64_t when, void (*fn)(strand__timer *), void *arg);
 /* Cancel; true if it had not fired. If its callback is running, waits for it to finish, so
  * the caller may free `t` (and what fn touches) on return. */
 bool    strand__timer_stop(strand__timer *t);
 /* Run the callbacks of every due timer; return the earliest pending deadline or -1. */
 int64_t strand__timers_run(int64_t now);
+/* The earliest pending deadline or -1 (seq_cst loads of the heap tops; no lock). */
 int64_t strand__timers_next(void);
 
 /* ------------------------------------------------------------------ netpoll */
@@ -370,14 +438,8 @@ int         strand__config_check(const strand_config *cfg);
 size_t      strand__stack_size_norm(size_t size);
 
 /* Each worker thread (and a host-driven thread) calls this once at start: it gives the
- * thread an alternate signal stack so the stack-overflow report can run (signals.c). */
+ * thread an alternate signal stack so the stack-overflow report can run (signals.c; the
+ * runtime hands it to strand__sched_start, so the scheduler need not know it). */
 void strand__diag_thread_start(void);
-
-/* Counters (sched.c): summed over workers without locks. */
-void strand__stats_collect(uint64_t out[STRAND__STAT_COUNT]);
-void strand__active_peak(uint64_t *active, uint64_t *peak);
-/* Worker index of `w` (0-based), -1 if unknown; for the dump (sched.c; dump.c has a weak
- * fallback that answers -1). */
-int  strand__worker_index(const struct strand__worker *w);
 
 #endif

@@ -1,6 +1,6 @@
 /*
  * runtime.c - starting and stopping the runtime: strand_init, strand_run,
- * strand_wait_all, strand_shutdown.
+ * strand_wait_all, strand_shutdown, strand_poll_fd (which starts it lazily).
  *
  * The runtime starts once, explicitly (strand_init) or lazily on the first call that needs
  * it (a spawn from a plain thread, strand_run). `state` moves DOWN -> STARTING -> UP under
@@ -9,7 +9,6 @@
  * may start it again (tests start runtimes of different shapes in one process).
  */
 #include "internal.h"
-#include "worker.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -28,7 +27,7 @@ static int start_locked(const strand_config *cfg)
     strand__settings_load(&strand__cfg, cfg);
     if ((rc = strand__netpoll_init()) != 0)
         return rc;
-    if ((rc = strand__sched_start()) != 0)
+    if ((rc = strand__sched_start(strand__diag_thread_start)) != 0)
         return rc;
     strand__diag_start();
     atomic_store_explicit(&state, UP, memory_order_release);
@@ -67,6 +66,14 @@ static void drive(void)
         int ms = next < 0 ? 100 : (int)((next + 999999) / 1000000);
         poll(&p, p.fd >= 0 ? 1 : 0, ms);
     }
+}
+
+/* The poller's fd is the host's to poll: readable when the runtime has work for it. */
+int strand_poll_fd(void)
+{
+    if (strand__runtime_ensure() != 0)
+        return -EINVAL;
+    return strand__netpoll_fd();
 }
 
 int strand_run(strand_fn fn, void *arg, void **result)

@@ -14,11 +14,13 @@
  * Why both: a guard page splits a mapping, costing two of the kernel's vm.max_map_count
  * mappings (65,530 by default) per stack. Stacks are guarded while the guarded ones fit
  * in half of what the process may still map; past that, slabs are unguarded and each
- * stack's canary is checked at every switch out and on release (sched.c, strand.c). One
+ * stack's canary is checked at every switch out and on release (sched_switch.c). One
  * million live strands thus fit a stock kernel.
  *
  * Pool. A freed stack goes to the freeing worker's cache (no lock: it is the next one
- * that worker spawns on); the cache spills half of itself to the global pool (one mutex
+ * that worker spawns on; the caller passes its cache, a strand__stack_cache the worker
+ * carries, so this file knows nothing of workers); the cache spills half of itself to the
+ * global pool (one mutex
  * acquisition per batch). Nothing on the release path makes a system call: a madvise in a
  * multi-threaded process shoots down the TLB of every other CPU, which under a spawn storm
  * costs more than the strands. Instead a worker with nothing to run sweeps the pool, at
@@ -28,12 +30,12 @@
  * slab is mapped. A burst of frees with no idle moment sweeps from the release path once
  * the pool holds four times its capacity. Stacks of a non-default size get their own
  * mapping and are unmapped when freed.
- * Threads. Caches are per worker (owner only); the pool, the cold list and the slab table
- * are under `pool_lock`. strand__stack_find reads the slab table without locks (from a
- * signal handler): entries are published with a release store of `nslabs`.
+ * Threads. Caches are per worker (owner only; each call is handed its caller's); the pool,
+ * the cold list and the slab table are under `pool_lock`. strand__stack_find reads the slab
+ * table without locks (from a signal handler): entries are published with a release store
+ * of `nslabs`.
  */
 #include "internal.h"
-#include "worker.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -55,7 +57,7 @@
 #define CANARY      64
 #define CANARY_WORD 0x5354524e44435259ull /* "STRNDCRY" */
 #define SWEEP_NS    100000000 /* 100 ms between sweeps of the pool */
-#define CACHE_BATCH (STACK_CACHE / 2) /* stacks moved between a worker cache and the pool */
+#define CACHE_BATCH (STRAND__STACK_CACHE / 2) /* stacks moved between a worker cache and the pool */
 
 typedef struct slab {
     uintptr_t base;   /* first region */
@@ -311,13 +313,13 @@ static struct strand *pool_take_locked(size_t stride)
 }
 
 /* Refill an empty worker cache with up to CACHE_BATCH stacks under one lock, and return
- * one more for the caller (w may be NULL: a plain thread gets just the one). */
-static struct strand *pool_take(struct strand__worker *w, size_t stride)
+ * one more for the caller (c may be NULL: a plain thread gets just the one). */
+static struct strand *pool_take(strand__stack_cache *c, size_t stride)
 {
     pthread_mutex_lock(&pool_lock);
     struct strand *s = pool_take_locked(stride);
-    for (int i = 0; w && s && i < CACHE_BATCH && (young.head || old.head || clean.head); i++)
-        w->stacks[w->nstacks++] = pool_take_locked(stride);
+    for (int i = 0; c && s && i < CACHE_BATCH && (young.head || old.head || clean.head); i++)
+        c->v[c->n++] = pool_take_locked(stride);
     pthread_mutex_unlock(&pool_lock);
     return s;
 }
@@ -494,7 +496,7 @@ static size_t round_size(size_t size)
     return (size + page() - 1) & ~(page() - 1);
 }
 
-struct strand *strand__stack_alloc(size_t size)
+struct strand *strand__stack_get(size_t size, strand__stack_cache *c)
 {
     size_t def = round_size(strand__cfg.stack_size);
     size = round_size(size ? size : def);
@@ -503,39 +505,48 @@ struct strand *strand__stack_alloc(size_t size)
         s = single_new(size);
         return s ? reuse(s) : NULL;
     }
-    struct strand__worker *w = strand__worker_self();
-    s = w ? strand__worker_stack_pop(w) : NULL;
+    s = c && c->n ? c->v[--c->n] : NULL;
     if (!s)
-        s = pool_take(w, size);
+        s = pool_take(c, size);
     return s ? reuse(s) : NULL;
 }
 
-void strand__stack_free(struct strand *s)
+void strand__stack_put(struct strand *s, strand__stack_cache *c)
 {
     vg_deregister(s);
     if (s->stack_size != round_size(strand__cfg.stack_size)) {
         single_free(s);
         return;
     }
-    struct strand__worker *w = strand__worker_self();
-    if (!w) {
+    if (!c) {
         pool_give(s);
         return;
     }
-    if (!strand__worker_stack_push(w, s)) {
+    if (c->n == STRAND__STACK_CACHE) {
         /* Full: hand the older half of the cache to the pool in one lock, then keep s. */
-        pool_give_batch(w->stacks, CACHE_BATCH);
-        memmove(w->stacks, w->stacks + CACHE_BATCH,
-                (size_t)(w->nstacks - CACHE_BATCH) * sizeof *w->stacks);
-        w->nstacks -= CACHE_BATCH;
-        strand__worker_stack_push(w, s);
+        pool_give_batch(c->v, CACHE_BATCH);
+        memmove(c->v, c->v + CACHE_BATCH, (size_t)(c->n - CACHE_BATCH) * sizeof *c->v);
+        c->n -= CACHE_BATCH;
     }
+    c->v[c->n++] = s;
 }
 
-/* Spill a worker cache's overflow to the pool (sched.c calls this with stacks it evicts). */
-void strand__stack_spill(struct strand *s)
+struct strand *strand__stack_alloc(size_t size)
 {
-    pool_give(s);
+    return strand__stack_get(size, NULL);
+}
+
+void strand__stack_free(struct strand *s)
+{
+    strand__stack_put(s, NULL);
+}
+
+/* A worker going away: its whole cache back to the pool, in one lock. */
+void strand__stack_cache_drain(strand__stack_cache *c)
+{
+    if (c->n)
+        pool_give_batch(c->v, c->n);
+    c->n = 0;
 }
 
 const void *strand__stack_canary(const struct strand *s)

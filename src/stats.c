@@ -1,9 +1,9 @@
 /*
  * stats.c - strand_stats(): a snapshot of the runtime's counters.
  *
- * Invariants: no lock is taken. The counters live where they are bumped (per worker in
- * sched.c, per stack pool in stack.c, the registry's overflow in registry.c); each is read
- * with a relaxed atomic load, so a snapshot is a consistent value per counter, not across
+ * Invariants: no lock is taken. The counters live where they are bumped (per worker, in
+ * sched_counters.c; per stack pool in stack.c; the registry's overflow in registry.c); each
+ * is read with a relaxed atomic load, so a snapshot is a consistent value per counter, not across
  * counters (completed may run a little ahead of spawned between two loads; `active` is
  * taken from the scheduler's own figure and clamped so it never reads as negative).
  */

@@ -12,6 +12,10 @@
  * result and frees the slot. Each slot has a spinlock that orders the three parties that
  * may race on it: the strand ending, a joiner, and strand_detach / strand__with_live.
  *
+ * Slot numbers are handed out from a per-worker cache (strand__slot_cache, which each
+ * worker carries and only its thread touches) over a global stack of freed numbers under
+ * free_lock; a plain thread goes to the global stack directly.
+ *
  * Slot states: FREE -> LIVE (spawn) -> ZOMBIE (exit, joinable) -> FREE (join)
  *              LIVE -> DETACHED (detach) -> FREE (exit)
  *              LIVE -> FREE (exit with a joiner waiting: the joiner gets the result)
@@ -19,7 +23,6 @@
  */
 #include "internal.h"
 #include "wait.h"
-#include "worker.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -78,12 +81,12 @@ static slot *slot_lock(int64_t id)
 
 /* ---- allocation of slot numbers: a per-worker cache over a global stack */
 
-static bool refill(struct strand__worker *w)
+static bool refill(strand__slot_cache *cache)
 {
     pthread_mutex_lock(&free_lock);
-    while (w->nslots < SLOT_CACHE / 2 && nfree)
-        w->slots[w->nslots++] = free_slots[--nfree];
-    while (w->nslots < SLOT_CACHE / 2 && next_fresh < (1u << SLOT_BITS)) {
+    while (cache->n < STRAND__SLOT_CACHE / 2 && nfree)
+        cache->v[cache->n++] = free_slots[--nfree];
+    while (cache->n < STRAND__SLOT_CACHE / 2 && next_fresh < (1u << SLOT_BITS)) {
         uint32_t n = next_fresh;
         if (!slot_at(n)) {
             slot *c = calloc(CHUNK_SLOTS, sizeof *c);
@@ -91,10 +94,10 @@ static bool refill(struct strand__worker *w)
                 break;
             atomic_store_explicit(&chunks[n >> CHUNK_BITS], c, memory_order_release);
         }
-        w->slots[w->nslots++] = next_fresh++;
+        cache->v[cache->n++] = next_fresh++;
     }
     pthread_mutex_unlock(&free_lock);
-    return w->nslots > 0;
+    return cache->n > 0;
 }
 
 static void free_push_locked(uint32_t n)
@@ -110,14 +113,14 @@ static void free_push_locked(uint32_t n)
     free_slots[nfree++] = n;
 }
 
-static int64_t slot_alloc(struct strand *s)
+/* c: the calling worker's cache, NULL on a plain thread. */
+static int64_t slot_alloc(struct strand *s, strand__slot_cache *c)
 {
-    struct strand__worker *w = strand__worker_self();
     uint32_t n = 0;
-    if (w) {
-        if (!w->nslots && !refill(w))
+    if (c) {
+        if (!c->n && !refill(c))
             return -ENOMEM;
-        n = w->slots[--w->nslots];
+        n = c->v[--c->n];
     } else {
         pthread_mutex_lock(&free_lock);
         if (nfree) {
@@ -150,7 +153,22 @@ static int64_t slot_alloc(struct strand *s)
     return id;
 }
 
-/* Called with the slot locked; unlocks it. */
+/* Give slot number n back, to cache c (the caller's, NULL on a plain thread). */
+static void slot_number_free(uint32_t n, strand__slot_cache *c)
+{
+    if (c && c->n < STRAND__SLOT_CACHE) {
+        c->v[c->n++] = n;
+        return;
+    }
+    pthread_mutex_lock(&free_lock);
+    if (c) /* spill half the cache along with it */
+        while (c->n > STRAND__SLOT_CACHE / 2)
+            free_push_locked(c->v[--c->n]);
+    free_push_locked(n);
+    pthread_mutex_unlock(&free_lock);
+}
+
+/* Called with the slot locked; unlocks it. The number goes to the calling worker's cache. */
 static void slot_free_unlock(slot *sl, uint32_t n)
 {
     sl->state = SLOT_FREE;
@@ -158,17 +176,8 @@ static void slot_free_unlock(slot *sl, uint32_t n)
     sl->joiner = NULL;
     sl->gen++;
     strand__spin_unlock(&sl->lock);
-    struct strand__worker *w = strand__worker_self();
-    if (w && w->nslots < SLOT_CACHE) {
-        w->slots[w->nslots++] = n;
-        return;
-    }
-    pthread_mutex_lock(&free_lock);
-    if (w) /* spill half the cache along with it */
-        while (w->nslots > SLOT_CACHE / 2)
-            free_push_locked(w->slots[--w->nslots]);
-    free_push_locked(n);
-    pthread_mutex_unlock(&free_lock);
+    strand__caches *c = strand__worker_caches();
+    slot_number_free(n, c ? &c->slots : NULL);
 }
 
 /* ---- spawn */
@@ -203,7 +212,7 @@ static int check_attr(const strand_attr *a)
 {
     if (!a)
         return 0;
-    if (a->priority < 0 || a->priority >= PRIOS)
+    if (a->priority < 0 || a->priority >= STRAND__PRIOS)
         return -EINVAL;
     if (a->stack_size && (a->stack_size < 16 * 1024 || a->stack_size > (1ull << 30)))
         return -EINVAL;
@@ -225,7 +234,8 @@ int64_t strand_spawn_attr(strand_fn fn, void *arg, const strand_attr *attr)
         return -ECANCELED;
     if (attr && attr->worker > strand__worker_count())
         return -EINVAL;
-    struct strand *s = strand__stack_alloc(attr ? attr->stack_size : 0);
+    strand__caches *c = strand__worker_caches();
+    struct strand *s = strand__stack_get(attr ? attr->stack_size : 0, c ? &c->stacks : NULL);
     if (!s)
         return -ENOMEM;
     s->fn = fn;
@@ -236,9 +246,9 @@ int64_t strand_spawn_attr(strand_fn fn, void *arg, const strand_attr *attr)
     s->registry_index = -1;
     if (attr)
         copy_name(s, attr->name);
-    int64_t id = slot_alloc(s);
+    int64_t id = slot_alloc(s, c ? &c->slots : NULL);
     if (id < 0) {
-        strand__stack_free(s);
+        strand__stack_put(s, c ? &c->stacks : NULL);
         return id;
     }
     s->id = id;
@@ -294,8 +304,7 @@ void strand_exit(void *result)
     strand__stat_add(STRAND__STAT_COMPLETED, 1);
     if (j)
         strand__waiter_wake(j);
-    strand__schedule(s, PREV_EXIT);
-    __builtin_unreachable();
+    strand__sched_exit(s);
 }
 
 /* ---- join and detach */

@@ -3,11 +3,13 @@
  * strand_deadline_in, strand_next_timeout.
  *
  * A sleeping strand is a waiter nobody else knows about: strand__waiter_block arms a timer
- * (timer.c) for the deadline, and the timer's claim is the only one that can come, so a
+ * (timer.c, through the scheduler, which wakes a worker sleeping past it) for the deadline, and the timer's claim is the only one that can come, so a
  * sleep costs one heap entry and no CPU until it is due. On a plain thread sleeping is
  * clock_nanosleep on the same clock.
  */
-#include "io_internal.h"
+#include "internal.h"
+
+#include <errno.h>
 
 #include <time.h>
 

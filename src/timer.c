@@ -13,18 +13,23 @@
  *        -> FIRED (callback returned; the runner never touches t again)
  *   PENDING -> IDLE (stop, removed from the heap)
  * Start never reads the timer's old contents (it may be fresh stack memory), so a timer
- * must not be started again while it is pending. Only the owner starts or stops a timer; runners only move PENDING -> RUNNING (under the
- * heap lock) and RUNNING -> FIRED. strand__timer_stop on a RUNNING timer waits for FIRED,
- * so after stop returns the owner may reuse the memory the timer and its callback touch.
+ * must not be started again while it is pending. Only the owner starts or stops a timer;
+ * runners only move PENDING -> RUNNING (under the heap lock) and RUNNING -> FIRED.
+ * strand__timer_stop on a RUNNING timer waits for FIRED, so after stop returns the owner may
+ * reuse the memory the timer and its callback touch.
  * Hence the rule for users: always call strand__timer_stop before the timer goes out of
  * scope, even when it has fired (the runner's final store may still be in flight).
  *
  * Invariants: a[i]->heap_index == i for every timer in a heap; heap_no is only written by
  * start, while the timer is not in any heap; top == a[0]->when (or INT64_MAX), written
  * under the heap lock.
+ *
+ * A passive facility: nothing here calls above it (no scheduler, no poller). A start says
+ * whether it moved its heap's earliest deadline (the store of `top` is seq_cst and comes
+ * before the return), and the scheduler decides whom that wakes (strand__sched_timer_start,
+ * sched_idle.c, which states the ordering argument).
  */
-#include "io_internal.h"
-#include "worker.h"
+#include "internal.h"
 
 #include <sched.h>
 #include <stdlib.h>
@@ -125,10 +130,9 @@ static bool heap_grow(timer_heap *h)
 
 /* ------------------------------------------------------------------ the facility */
 
-void strand__timer_start(strand__timer *t, int64_t when, void (*fn)(strand__timer *), void *arg)
+bool strand__timer_start(strand__timer *t, int64_t when, void (*fn)(strand__timer *), void *arg)
 {
     /* t may be uninitialised stack memory: nothing of its old contents is read. */
-    int64_t earliest_before = strand__timers_next();
     t->when = when < 0 ? INT64_MAX : when;
     t->fn = fn;
     t->arg = arg;
@@ -152,13 +156,7 @@ void strand__timer_start(strand__timer *t, int64_t when, void (*fn)(strand__time
     if (earliest)
         heap_publish_top(h);
     strand__spin_unlock(&h->lock);
-    if (!earliest)
-        return;
-    strand__netpoll_timer_hint(t->when);
-    /* A new earliest deadline of the process: a worker sleeping on its futex until the old
-     * one must recompute. */
-    if (earliest_before < 0 || t->when < earliest_before)
-        strand__sched_timer_changed();
+    return earliest;
 }
 
 bool strand__timer_stop(strand__timer *t)
@@ -228,8 +226,5 @@ int64_t strand__timers_run(int64_t now)
     int first = heap_for_thread();
     for (int k = 0; k < STRAND__TIMER_HEAPS; k++)
         heap_run(&heaps[(first + k) % STRAND__TIMER_HEAPS], now);
-    int64_t next = strand__timers_next();
-    if (next >= 0)
-        strand__netpoll_timer_hint(next);
-    return next;
+    return strand__timers_next();
 }

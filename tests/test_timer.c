@@ -12,6 +12,7 @@
 #include "internal.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <sys/resource.h>
 
@@ -345,6 +346,11 @@ static void test_stop_races_callback(void **state)
         strand__timer_start(&p[i].t, strand_now() + (i % 3) * 1000, probe_fire, &p[i]);
         for (volatile int k = 0; k < (i % 7) * 50; k++) {
         }
+        /* Every 16th, give the runner time to fire it (a start is a few dozen ns, so
+         * without this a slow run, e.g. under TSan, may see no timer fire at all). */
+        int64_t until = strand_now() + 200 * 1000;
+        while (i % 16 == 0 && !atomic_load(&p[i].fired) && strand_now() < until)
+            sched_yield();
         if (strand__timer_stop(&p[i].t)) {
             stopped++;
             was_stopped[i] = 1;
