@@ -407,7 +407,7 @@ void strand__mailbox_drain(struct strand *s);     /* mailbox.c; at exit (after n
 void strand__diag_start(void);                    /* signals, watchdog; at init */
 void strand__diag_stop(void);
 
-/* ------------------------------------------------------------------ diagnostics (issue 6) */
+/* ------------------------------------------------------------------ diagnostics */
 
 /* Limits and defaults of the settings (config.c). */
 #define STRAND__MAX_WORKERS   1024

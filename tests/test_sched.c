@@ -1,5 +1,5 @@
 /*
- * test_sched.c - the M:N scheduler (src/sched.c) through behaviour: every worker runs at
+ * test_sched.c - the M:N scheduler (src/sched_*.c) through behaviour: every worker runs at
  * once, work stealing over every run-queue length up to its capacity, a million spawns from
  * two outside threads, wake-up latency of an idle worker, no CPU while every strand waits,
  * priorities without starvation, pinning, the deterministic (seeded) mode, a park/wake

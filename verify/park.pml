@@ -1,5 +1,5 @@
 /*
- * park.pml - Promela model of strand's park/unpark protocol (src/sched.c:
+ * park.pml - Promela model of strand's park/unpark protocol (src/sched_park.c, src/sched_switch.c:
  * strand__park, finish_switch, strand__ready; internal.h:
  * strand__waiter_claim; waiter and waker shaped like mailbox.c), checked by
  * spin from verify/run.sh (called by `make check`).
@@ -28,7 +28,7 @@
  *
  * Mutants (compile-time switches, each must make spin FIND an error):
  *  -DMUT_CHECK_FIRST        waiter tests the condition before it is PARKING
- *                           and registered, outside the lock (seed 004 story)
+ *                           and registered, outside the lock (a lost-wakeup bug found early)
  *  -DMUT_PLAIN_PARKED       scheduler stores PARKED instead of CAS from PARKING
  *  -DMUT_CLAIM_UNLOCKED     waker claims the dequeued record after unlocking L
  *                           (record may already be gone: use after return)
