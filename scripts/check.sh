@@ -138,6 +138,8 @@ step_docs() {
     [ "$n" -eq 0 ] || cat "$out/warnings.log"
     echo "docs: $n doxygen warning(s); reference in $out/html/index.html"
     [ "$rc" -eq 0 ] && [ "$n" -eq 0 ] && [ -f "$out/html/index.html" ]
+}
+
 step_layers() {
     run_script scripts/check-layers.sh
 }
