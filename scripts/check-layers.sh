@@ -5,7 +5,8 @@
 # The layers, lowest first (a file may use its own layer and those below it, never above):
 #   0 base        internal.h context.h context.c config.c futex.c wlock.[ch] arch/* (and strand.h):
 #                 the shared types, spinlocks, the context switch, settings, futexes
-#   1 memory      stack.c: stacks and their pool; a worker's stack cache is handed in by
+#   1 memory      stack.c desc.c: stacks and their pool, strand descriptors; a worker's
+#                 caches are handed in by
 #                 the caller (memory knows nothing of workers)
 #   2 timers      timer.c: a passive facility (start, stop, run due, next deadline)
 #   3 poller      the readiness backend behind poller.h (netpoll_epoll.c), and the
@@ -43,7 +44,7 @@ LAYER_NAMES=(base memory timers poller scheduler primitives diagnostics strands)
 # file patterns (relative to src/) of each layer, in the order of LAYER_NAMES
 LAYER_FILES=(
     "internal.h context.h context.c config.c futex.c wlock.h wlock.c arch/* strand.h"
-    "stack.c"
+    "stack.c desc.c"
     "timer.c"
     "poller.h netpoll_epoll.c"
     "sched_*.c sched_*.h"

@@ -46,6 +46,7 @@ static const env_spec specs[STRAND__ENV_COUNT] = {
     [STRAND__ENV_REGISTRY_SIZE]  = { "STRAND_REGISTRY_SIZE", 0, STRAND__REGISTRY_MAX, true, false },
     [STRAND__ENV_WATCHDOG_SECS]  = { "STRAND_WATCHDOG_SECS", 0, 86400 * 365, true, false },
     [STRAND__ENV_SEED]           = { "STRAND_SEED", 0, UINT64_MAX, true, false },
+    [STRAND__ENV_GUARD_FALLBACK] = { "STRAND_GUARD_FALLBACK", 0, 1, true, false },
 };
 
 const char *strand__env_name(int var)
@@ -237,6 +238,8 @@ void strand__settings_load(strand__settings *out, const strand_config *cfg)
         s.watchdog_secs = (int)v;
     if (env_get(STRAND__ENV_SEED, "0 (off)", &v))
         s.seed = v;
+    if (env_get(STRAND__ENV_GUARD_FALLBACK, "0 (guard regions where the kernel has them)", &v))
+        s.guard_fallback = (int)v;
 
     if (cfg->workers > 0)
         s.workers = cfg->workers > STRAND__MAX_WORKERS ? STRAND__MAX_WORKERS : cfg->workers;

@@ -30,19 +30,23 @@ _Static_assert(offsetof(strand__ctx, rip) == 56, "CTX_RIP");
 _Static_assert(offsetof(strand__ctx, mxcsr) == 64, "CTX_MXCSR");
 _Static_assert(offsetof(strand__ctx, fpucw) == 68, "CTX_FPUCW");
 
-void strand__ctx_make(strand__ctx *c, void *lo, size_t size, strand__ctx_entry entry, void *arg)
+void strand__ctx_prepare(strand__ctx *c, strand__ctx_entry entry, void *arg)
 {
-    uintptr_t top = stack_top(lo, size);
     *c = (strand__ctx){0};
-    /* The trampoline is entered by a jump with rsp 16-aligned, so its call of the entry
-     * sees the alignment the ABI promises. The slot above holds a null return address. */
-    c->rsp = top - 16;
-    *(uint64_t *)(top - 8) = 0;
     c->rip = (uint64_t)(uintptr_t)strand__ctx_trampoline;
     c->r12 = (uint64_t)(uintptr_t)arg;
     c->r13 = (uint64_t)(uintptr_t)entry;
     c->mxcsr = 0x1F80;
     c->fpucw = 0x037F;
+}
+
+void strand__ctx_place(strand__ctx *c, void *lo, size_t size)
+{
+    uintptr_t top = stack_top(lo, size);
+    /* The trampoline is entered by a jump with rsp 16-aligned, so its call of the entry
+     * sees the alignment the ABI promises. The slot above holds a null return address. */
+    c->rsp = top - 16;
+    *(uint64_t *)(top - 8) = 0;
 }
 
 uintptr_t strand__ctx_fp(const strand__ctx *c)
@@ -63,15 +67,18 @@ _Static_assert(offsetof(strand__ctx, sp) == 96, "sp");
 _Static_assert(offsetof(strand__ctx, d8_d15) == 104, "d8");
 _Static_assert(offsetof(strand__ctx, fpcr) == 168, "fpcr");
 
-void strand__ctx_make(strand__ctx *c, void *lo, size_t size, strand__ctx_entry entry, void *arg)
+void strand__ctx_prepare(strand__ctx *c, strand__ctx_entry entry, void *arg)
 {
-    uintptr_t top = stack_top(lo, size);
     *c = (strand__ctx){0};
-    c->sp = top - 16;
     c->lr = (uint64_t)(uintptr_t)strand__ctx_trampoline;
     c->x19_x28[0] = (uint64_t)(uintptr_t)arg;
     c->x19_x28[1] = (uint64_t)(uintptr_t)entry;
     c->fpcr = 0; /* round to nearest, no flush-to-zero: the AAPCS64 default */
+}
+
+void strand__ctx_place(strand__ctx *c, void *lo, size_t size)
+{
+    c->sp = stack_top(lo, size) - 16;
 }
 
 uintptr_t strand__ctx_fp(const strand__ctx *c)
@@ -86,3 +93,9 @@ uintptr_t strand__ctx_pc(const strand__ctx *c)
 #endif
 
 #endif /* !STRAND_CTX_UCONTEXT */
+
+void strand__ctx_make(strand__ctx *c, void *lo, size_t size, strand__ctx_entry entry, void *arg)
+{
+    strand__ctx_prepare(c, entry, arg);
+    strand__ctx_place(c, lo, size);
+}

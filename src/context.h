@@ -29,6 +29,8 @@
 #include <ucontext.h>
 typedef struct strand__ctx {
     ucontext_t uc;
+    void (*entry)(void *); /* kept from prepare to place (makecontext needs the stack) */
+    void *arg;
 } strand__ctx;
 #elif defined(__x86_64__)
 typedef struct strand__ctx {
@@ -53,6 +55,11 @@ typedef void (*strand__ctx_entry)(void *arg);
 
 /* Prepare `c` to run entry(arg) on the stack [lo, lo + size) when first switched to. */
 void strand__ctx_make(strand__ctx *c, void *lo, size_t size, strand__ctx_entry entry, void *arg);
+/* The same in two steps, so that a context can be made before it has a stack (a strand
+ * gets its stack when it first runs): prepare records the entry, place gives it the stack
+ * [lo, lo + size) (it writes the first frame there). make = prepare + place. */
+void strand__ctx_prepare(strand__ctx *c, strand__ctx_entry entry, void *arg);
+void strand__ctx_place(strand__ctx *c, void *lo, size_t size);
 
 /* Save the current context into `from`, resume `to`. */
 void strand__ctx_switch(strand__ctx *from, strand__ctx *to);

@@ -11,7 +11,7 @@
  *    own pid: memory that was unmapped meanwhile gives an error instead of a fault, and the
  *    sanitizers do not see (and do not report) these deliberately racy reads.
  *  - A frame walk only follows frame pointers that stay 8-aligned, strictly increase and lie
- *    inside [stack_lo, control block) of that strand, for at most DUMP_FRAMES frames.
+ *    inside [lo, record) of that strand's stack, for at most DUMP_FRAMES frames.
  *  - Runs on the diagnostics thread (SIGQUIT, watchdog) or the caller's thread, never inside
  *    a signal handler (dladdr and clock_gettime are used).
  */
@@ -232,8 +232,12 @@ static void print_frame(out *o, int k, uintptr_t pc)
 
 static void backtrace_of(out *o, const struct strand *c, const struct strand *orig)
 {
-    uintptr_t lo = (uintptr_t)c->stack_lo;
-    uintptr_t hi = (uintptr_t)orig; /* the control block sits at the top of the stack */
+    (void)orig;
+    strand__stack st; /* the stack's record sits at the top of its usable memory */
+    if (c->stack == NULL || !safe_read(&st, c->stack, sizeof st))
+        return; /* not run yet (no stack), or gone */
+    uintptr_t lo = (uintptr_t)st.lo;
+    uintptr_t hi = (uintptr_t)c->stack;
     uintptr_t fp = strand__ctx_fp(&c->ctx);
     uintptr_t pc = strand__ctx_pc(&c->ctx);
     if (lo == 0 || hi <= lo)

@@ -106,6 +106,7 @@ typedef struct strand__settings {
     int      watchdog_secs;
     int      host_driven;
     int      no_signals;
+    int      guard_fallback;  /* 1: page guards and canaries even where guard regions exist */
     uint64_t seed;
 } strand__settings;
 
@@ -146,38 +147,43 @@ struct strand__msg;
  * drain it). `lock` guards the list and `waiter`. */
 typedef struct strand__mailbox {
     strand__spinlock    lock;
+    uint32_t            count;
     struct strand__msg *head, *tail;
     struct strand__waiter *waiter;
-    uint32_t            count;
 } strand__mailbox;
 
 #define STRAND__NAME_MAX 32
 
 struct strand__worker;
+struct strand__stack;
 
+/* A strand's descriptor: small, from the memory layer's descriptor slabs (desc.c), apart
+ * from any stack. `stack` is NULL until the strand first runs (the scheduler binds one from
+ * its worker's cache, sched_switch.c) and goes back the moment the strand exits; a strand
+ * spawned with a custom stack size gets its stack at spawn (so its -ENOMEM is the spawn's).
+ * The whole of it stays within 256 bytes (a _Static_assert in desc.c says so); issue-sized
+ * additions go at the end. */
 struct strand {
     strand__ctx ctx;                 /* saved registers while switched out */
     _Atomic int state;               /* enum strand__state (see "Parking") */
     uint8_t     prio;                /* enum strand_priority */
-    uint8_t     guarded;             /* stack has a guard page (else a canary) */
+    uint8_t     spawned_by_strand;   /* a child of a running strand: work-first queueing */
     uint8_t     detached_at_spawn;
+    uint8_t     reserved_stack;      /* holds a default-stack credit (stack.c), not a stack */
     int16_t     pinned;              /* worker index, or -1 */
-    uint32_t    slot;                /* index in the id table */
-    int64_t     id;
+    int32_t     registry_index;      /* -1 = not tracked */
+    int64_t     id;                  /* generation << 24 | slot (strand.c) */
     strand_fn   fn;
     void       *arg;
-    void       *result;
     struct strand *next;             /* link in whichever queue holds the strand */
     struct strand__worker *worker;   /* the worker that last ran it */
-    void       *stack_lo;            /* usable stack: [stack_lo, the control block) */
-    size_t      stack_size;          /* the whole mapping of this stack, guard excluded */
+    struct strand__stack *stack;     /* bound at first run (NULL before), released at exit */
     int64_t     created_ns;
     /* for the dump; written by the strand itself just before it parks */
     int         wait_kind;
+    uint32_t    yield_count;         /* strand_maybe_yield() */
     const void *wait_obj;
     int64_t     wait_arg;
-    uint32_t    yield_count;         /* strand_maybe_yield() */
-    int32_t     registry_index;      /* -1 = not tracked */
     strand__mailbox mbox;
     void       *arena;               /* arena.c */
     char        name[STRAND__NAME_MAX];
@@ -186,9 +192,6 @@ struct strand {
 #endif
 #if defined(STRAND_TSAN)
     void       *tsan_fiber;
-#endif
-#if defined(STRAND_VALGRIND)
-    unsigned    valgrind_id;
 #endif
 };
 
@@ -322,36 +325,102 @@ typedef struct strand__slot_cache {
 
 /* ------------------------------------------------------------------ stacks (stack.c) */
 
-/* A per-worker cache of free default-size stacks: the next spawns of that worker take
- * them without a lock. stack.c fills, drains and spills it; the worker only carries it, and
- * only its own thread touches it. */
-#define STRAND__STACK_CACHE 128
+bool strand__stack_is_default(size_t size); /* 0 or the configured size, page-rounded */
+
+/* How a stack is guarded (strand__stack.guard). */
+enum strand__guard {
+    STRAND__GUARD_CANARY = 0, /* no guard: a canary in its lowest bytes, checked at switches */
+    STRAND__GUARD_PAGE,       /* one PROT_NONE page (mprotect; costs a mapping) */
+    STRAND__GUARD_REGION,     /* STRAND__GUARD_REGION_BYTES of MADV_GUARD_INSTALL markers */
+};
+/* The width of a guard region: wide enough that a frame the compiler did not probe
+ * (no -fstack-clash-protection) still lands in it; see "Stacks and guard regions". */
+#define STRAND__GUARD_REGION_BYTES ((size_t)64 * 1024)
+
+/* A stack's own record, at the top of its usable memory (the first frames share its page):
+ * what the pool, the binding and the overflow report need. Written by whoever holds the
+ * stack (the pool under its lock, the worker that binds it); `owner` is read by the fault
+ * handler. Issue 15's shared stacks would be a second kind of record: the descriptor only
+ * ever holds a `struct strand__stack *`. */
+typedef struct strand__stack {
+    struct strand__stack *next;      /* pool and cache link */
+    void       *lo;                  /* usable: [lo, this record) */
+    size_t      size;                /* the stack size asked for (what reports print) */
+    _Atomic(struct strand *) owner;  /* the strand bound to it, or NULL */
+    uint8_t     guard;               /* enum strand__guard */
+    uint8_t     single;              /* a mapping of its own (non-default size) */
+#if defined(STRAND_VALGRIND)
+    unsigned    valgrind_id;
+#endif
+} strand__stack;
+
+static inline size_t strand__stack_usable(const strand__stack *st)
+{
+    return (size_t)((uintptr_t)st - (uintptr_t)st->lo);
+}
+
+/* A per-worker cache of free default-size stacks (LIFO: the most recently freed is the
+ * warmest) and of default-stack credits. stack.c fills, drains and spills it; the worker
+ * only carries it, and only its own thread touches it.
+ * Credits: every strand spawned with the default size holds one until it first runs, so
+ * that binding its stack then cannot fail; the credits say how many mapped stacks are
+ * neither bound nor promised (stack.c, "Credits"). */
+#define STRAND__STACK_CACHE 64
 typedef struct strand__stack_cache {
     int            n;
-    struct strand *v[STRAND__STACK_CACHE];
+    int            credits;
+    strand__stack *v[STRAND__STACK_CACHE];
 } strand__stack_cache;
 
-/* A fresh control block with a stack of at least `size` usable bytes (0: the default);
- * NULL when out of memory or mappings. The control block is zeroed except stack fields.
- * `cache` is the calling worker's (NULL on a plain thread). */
-struct strand *strand__stack_get(size_t size, strand__stack_cache *cache);
-void strand__stack_put(struct strand *s, strand__stack_cache *cache);
-/* The same without a cache (plain threads, tests). */
-struct strand *strand__stack_alloc(size_t size);
-void strand__stack_free(struct strand *s);
+/* A default-size stack promised to a strand about to be spawned: 0, or -ENOMEM when no
+ * stack can be mapped. `cache` is the calling worker's (NULL on a plain thread). */
+int  strand__stack_reserve(strand__stack_cache *cache);
+void strand__stack_unreserve(strand__stack_cache *cache);
+/* A stack of at least `size` usable bytes (0: the default size, which needs a credit the
+ * caller reserved and now spends); NULL when out of memory or mappings. The stack's
+ * sanitizer state is fresh (ASan unpoisoned, Valgrind registered). */
+strand__stack *strand__stack_get(size_t size, strand__stack_cache *cache);
+/* Back to the cache (or the pool); a default-size stack's credit goes back with it. */
+void strand__stack_put(strand__stack *st, strand__stack_cache *cache);
+/* The same without a cache (plain threads, tests): get(0) reserves its own credit. */
+strand__stack *strand__stack_alloc(size_t size);
+void strand__stack_free(strand__stack *st);
 void strand__stack_cache_drain(strand__stack_cache *cache); /* all of it, to the pool */
-void strand__stack_trim_idle(void);         /* hand idle pooled stacks' pages back */
+/* A worker with nothing to run: hand idle pooled stacks' pages back, and give its cache
+ * (c) back if a binding elsewhere is starved of stacks. */
+void strand__stack_trim_idle(strand__stack_cache *c);
 /* Is the canary at the bottom of an unguarded stack intact? (always true if guarded) */
-bool strand__stack_check(const struct strand *s);
-const void *strand__stack_canary(const struct strand *s); /* its address, to prefetch */
-/* The strand whose guard page (or stack bottom) contains addr, for the overflow report;
- * async-signal-safe (lock-free reads only). NULL if none. */
-struct strand *strand__stack_find(const void *addr);
+bool strand__stack_check(const strand__stack *st);
+const void *strand__stack_canary(const strand__stack *st); /* its address, to prefetch */
+/* The stack whose guard (or bottom page, if canaried) contains addr, for the overflow
+ * report; async-signal-safe (lock-free reads only). NULL if none. */
+strand__stack *strand__stack_find(const void *addr);
 void strand__stack_stats(uint64_t *bytes, uint64_t *guarded, uint64_t *canary);
+/* Which guard new stacks get: STRAND__GUARD_REGION where the kernel offers guard regions
+ * (and STRAND_GUARD_FALLBACK is not set), else STRAND__GUARD_PAGE while the mapping budget
+ * lasts, then canaries. Decided once, at the first stack. */
+int  strand__stack_guard_mode(void);
 
-/* The memory layer's per-worker caches, as each worker embeds them (stacks and ids). */
+/* ------------------------------------------------------------------ descriptors (desc.c) */
+
+/* A per-worker cache of free descriptors (LIFO), over a global list of slabs; only the
+ * owning worker's thread touches it. */
+#define STRAND__DESC_CACHE 64
+typedef struct strand__desc_cache {
+    int            n;
+    struct strand *v[STRAND__DESC_CACHE];
+} strand__desc_cache;
+
+/* A zeroed descriptor, or NULL when out of memory. `cache`: the caller's, or NULL. */
+struct strand *strand__desc_get(strand__desc_cache *cache);
+void strand__desc_put(struct strand *s, strand__desc_cache *cache);
+void strand__desc_cache_drain(strand__desc_cache *cache);
+
+/* The memory layer's per-worker caches, as each worker embeds them (stacks, descriptors,
+ * ids). */
 struct strand__caches {
     strand__stack_cache stacks;
+    strand__desc_cache  descs;
     strand__slot_cache  slots;
 };
 
@@ -425,6 +494,7 @@ enum strand__env_var {
     STRAND__ENV_REGISTRY_SIZE,
     STRAND__ENV_WATCHDOG_SECS,
     STRAND__ENV_SEED,
+    STRAND__ENV_GUARD_FALLBACK,
     STRAND__ENV_COUNT
 };
 /* Parse `text` as the value of variable `var`: 0 and *out, -EINVAL (not a number of the

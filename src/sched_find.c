@@ -147,7 +147,7 @@ struct strand *strand__sched_find_blocking(struct strand__worker *w)
             continue;
         }
         strand__sched_notify_quiet();
-        strand__stack_trim_idle();
+        strand__stack_trim_idle(&w->caches.stacks);
         strand__sched_sleep(w);
         if (!strand__sched_idle_remove(w))
             strand__sched_accept_wake(w);

@@ -124,33 +124,57 @@ static void *fiber_of(struct strand *s)
 #endif
 }
 
-static size_t usable(const struct strand *s)
-{
-    return (size_t)((uintptr_t)s - (uintptr_t)s->stack_lo);
-}
-
 static void overflow_abort(struct strand *s)
 {
     char msg[256];
-    /* the same words as the guard-page report (signals.c), so one grep finds both */
+    /* the same words as the guard report (signals.c), so one grep finds both */
     int n = snprintf(msg, sizeof msg,
                      "strand: stack overflow in strand %lld \"%s\": its stack of %zu bytes is "
                      "too small (found past its end at a switch or on release); raise "
                      "STRAND_STACK_SIZE or strand_attr.stack_size\n",
-                     (long long)s->id, s->name, s->stack_size);
+                     (long long)s->id, s->name, s->stack->size);
     (void)!write(2, msg, (size_t)n);
     abort();
 }
 
+/* A strand's first run: bind a stack from this worker's cache (its credit, reserved at
+ * spawn, is spent) and place its first frame there. False only when mappings ran out and
+ * the free stacks sit in other workers' caches: the strand is requeued on the global queue
+ * (or its pinned inbox) and runs once one comes back. */
+static STRAND__NOINLINE bool bind_stack(struct strand__worker *w, struct strand *s)
+{
+    strand__stack *st = strand__stack_get(0, &w->caches.stacks);
+    if (STRAND__UNLIKELY(!st)) {
+        strand__sched_push(NULL, s, false);
+        return false;
+    }
+    /* relaxed: the fault handler reads it on this thread, after this store */
+    atomic_store_explicit(&st->owner, s, memory_order_relaxed);
+    s->stack = st;
+    s->reserved_stack = 0;
+    strand__ctx_place(&s->ctx, st->lo, strand__stack_usable(st));
+#if defined(STRAND_TSAN)
+    s->tsan_fiber = __tsan_create_fiber(0);
+#endif
+    return true;
+}
+
+/* An ended strand: its stack goes back to this worker's cache the moment it is off it (so
+ * the next strand to start here reuses it warm), then its descriptor. Its id slot already
+ * holds whatever a joiner still needs. */
 static void release_strand(struct strand__worker *w, struct strand *s)
 {
-    if (!strand__stack_check(s))
+    strand__stack *st = s->stack;
+    if (!strand__stack_check(st))
         overflow_abort(s);
 #if defined(STRAND_TSAN)
     __tsan_destroy_fiber(s->tsan_fiber);
     s->tsan_fiber = NULL;
 #endif
-    strand__stack_put(s, &w->caches.stacks);
+    atomic_store_explicit(&st->owner, NULL, memory_order_relaxed);
+    s->stack = NULL;
+    strand__stack_put(st, &w->caches.stacks);
+    strand__desc_put(s, &w->caches.descs);
 }
 
 /* Do what the strand that switched away on this worker asked for. */
@@ -201,8 +225,13 @@ static void run_on(struct strand__worker *w, struct strand *s)
 /* From the idle loop (the worker's own stack) into a strand and back. */
 void strand__sched_run_from_idle(struct strand__worker *w, struct strand *s)
 {
+    if (STRAND__UNLIKELY(!s->stack) && !bind_stack(w, s)) {
+        sched_yield(); /* starved of stacks (see bind_stack): let their holders run */
+        return;
+    }
     run_on(w, s);
-    do_switch(&w->g0_fake, &w->sched_ctx, &s->ctx, s->stack_lo, usable(s), fiber_of(s));
+    do_switch(&w->g0_fake, &w->sched_ctx, &s->ctx, s->stack->lo,
+              strand__stack_usable(s->stack), fiber_of(s));
     set_current(w, NULL);
     finish_switch(w);
 }
@@ -217,15 +246,18 @@ void strand__sched_switch_away(struct strand *self, int action)
      * canary sits at the far end of the stack, on another page: it is prefetched here and
      * read after the run queue work below, which hides most of that cache and TLB miss. */
     const void *canary = NULL;
-    if (!self->guarded) {
-        if ((uintptr_t)__builtin_frame_address(0) < (uintptr_t)self->stack_lo + 256)
+    strand__stack *st = self->stack;
+    if (STRAND__UNLIKELY(st->guard == STRAND__GUARD_CANARY)) {
+        if ((uintptr_t)__builtin_frame_address(0) < (uintptr_t)st->lo + 256)
             overflow_abort(self);
-        canary = strand__stack_canary(self);
+        canary = strand__stack_canary(st);
         __builtin_prefetch(canary);
     }
     struct strand *next = w->host ? NULL : strand__sched_find_quick(w);
-    if (canary && !strand__stack_check(self))
+    if (canary && !strand__stack_check(st))
         overflow_abort(self);
+    if (next && !next->stack && !bind_stack(w, next))
+        next = NULL;
     if (!next && action == STRAND__PREV_YIELD && !w->host) {
         /* nothing else to run here: carry on, but show the watchdog we are not stuck */
         strand__worker_stat(w, STRAND__STAT_YIELDS_IN_PLACE, 1);
@@ -236,7 +268,8 @@ void strand__sched_switch_away(struct strand *self, int action)
     void **fake = action == STRAND__PREV_EXIT ? NULL : fake_slot(self);
     if (next) {
         run_on(w, next);
-        do_switch(fake, &self->ctx, &next->ctx, next->stack_lo, usable(next), fiber_of(next));
+        do_switch(fake, &self->ctx, &next->ctx, next->stack->lo,
+                  strand__stack_usable(next->stack), fiber_of(next));
     } else {
         set_current(w, NULL);
         do_switch(fake, &self->ctx, &w->sched_ctx, w->g0_lo, w->g0_size, w->g0_fiber);

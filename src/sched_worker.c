@@ -116,6 +116,7 @@ void strand__sched_stop(void)
         strand__workers = NULL;
         for (int i = 0; i < n; i++) {
             strand__stack_cache_drain(&ws[i]->caches.stacks);
+            strand__desc_cache_drain(&ws[i]->caches.descs);
             free(ws[i]);
         }
         free(ws);

@@ -134,7 +134,7 @@ static void on_sigquit(int sig)
     errno = saved;
 }
 
-static void overflow_report(const struct strand *s, const void *addr)
+static void overflow_report(const struct strand *s, size_t size, const void *addr)
 {
     sbuf b = { .n = 0 };
     s_str(&b, "\nstrand: stack overflow in strand ");
@@ -142,11 +142,11 @@ static void overflow_report(const struct strand *s, const void *addr)
     s_str(&b, " \"");
     s_strn(&b, s->name, STRAND__NAME_MAX);
     s_str(&b, "\": its stack of ");
-    s_u64(&b, (uint64_t)s->stack_size);
+    s_u64(&b, (uint64_t)size);
     s_str(&b, " bytes is too small (fault at ");
     s_hex(&b, (uintptr_t)addr);
     s_str(&b, ").\nstrand: raise STRAND_STACK_SIZE (e.g. STRAND_STACK_SIZE=");
-    uint64_t more = (uint64_t)s->stack_size * 4 / 1024;
+    uint64_t more = (uint64_t)size * 4 / 1024;
     if (more > 1024 * 1024)
         more = 1024 * 1024;
     s_u64(&b, more);
@@ -160,9 +160,11 @@ static void on_fault(int sig, siginfo_t *si, void *uc)
     int saved = errno;
     /* si_code > 0: raised by the kernel for a real fault (not kill/raise/sigqueue). */
     if (si != NULL && si->si_code > 0) {
-        struct strand *s = strand__stack_find(si->si_addr);
+        strand__stack *st = strand__stack_find(si->si_addr);
+        /* relaxed: the owner was stored by this thread when it bound the stack */
+        struct strand *s = st ? atomic_load_explicit(&st->owner, memory_order_relaxed) : NULL;
         if (s != NULL) {
-            overflow_report(s, si->si_addr);
+            overflow_report(s, st->size, si->si_addr);
             abort();
         }
     }

@@ -1,35 +1,51 @@
 /*
- * stack.c - strand stacks: carved from large mappings, guarded while the mapping budget
- * lasts, canaried past it, pooled for reuse, trimmed while pooled.
+ * stack.c - strand stacks: carved from large mappings, guarded (by guard regions where the
+ * kernel has them, else by guard pages while the mapping budget lasts, then canaries),
+ * handed out through per-worker LIFO caches and a global pool, trimmed while pooled.
  *
- * Layout. A stack of the default size Z is one region of Z bytes inside a slab of
- * SLAB_STACKS regions. The control block (struct strand) sits at the top of its region,
- * the stack grows down from just below it, so a strand that never goes deep touches one
- * page: its top page. The kernel commits pages lazily (MAP_NORESERVE), so the rest costs
- * address space only.
- *   guarded slab:   [guard|stack .. cb][guard|stack .. cb]...   (guard = PROT_NONE page)
- *   canaried slab:  regions start (page - CANARY) bytes into the slab, so each region's
- *                   canary (its lowest CANARY bytes) shares a page with the control block
- *                   of the region below it: a canary costs no extra page.
- * Why both: a guard page splits a mapping, costing two of the kernel's vm.max_map_count
- * mappings (65,530 by default) per stack. Stacks are guarded while the guarded ones fit
- * in half of what the process may still map; past that, slabs are unguarded and each
- * stack's canary is checked at every switch out and on release (sched_switch.c). One
- * million live strands thus fit a stock kernel.
+ * A stack is bound to a strand when the strand first runs and returned the moment it exits
+ * (sched_switch.c does both); a strand's descriptor lives elsewhere (desc.c). Each stack has
+ * a small record (strand__stack, internal.h) at the top of its usable memory, so a strand
+ * that never goes deep touches one stack page, which also holds its first frames.
  *
- * Pool. A freed stack goes to the freeing worker's cache (no lock: it is the next one
- * that worker spawns on; the caller passes its cache, a strand__stack_cache the worker
- * carries, so this file knows nothing of workers); the cache spills half of itself to the
- * global pool (one mutex
- * acquisition per batch). Nothing on the release path makes a system call: a madvise in a
- * multi-threaded process shoots down the TLB of every other CPU, which under a spawn storm
- * costs more than the strands. Instead a worker with nothing to run sweeps the pool, at
- * most every 100 ms: stacks freed before the previous sweep hand back every page below the
- * control block's with madvise(MADV_DONTNEED) ("clean"), and those beyond pool_capacity are
- * dropped entirely and kept only as address space on the cold list, reused before any new
- * slab is mapped. A burst of frees with no idle moment sweeps from the release path once
- * the pool holds four times its capacity. Stacks of a non-default size get their own
- * mapping and are unmapped when freed.
+ * Layout. A stack of the default size Z is one region inside a slab of SLAB_STACKS regions.
+ *   guard regions:  [guard G|stack .. rec][guard G|stack .. rec]...   region = G + Z, the
+ *                   guard made of MADV_GUARD_INSTALL markers: no extra mapping (one per
+ *                   slab), no memory, so every stack is guarded, G = 64 KiB wide.
+ *   guard pages:    [page|stack .. rec][page|stack .. rec]...   region = Z, a PROT_NONE
+ *                   page each, costing two of vm.max_map_count's mappings per stack: used
+ *                   while the guarded stacks fit in half of what the process may still map.
+ *   canaried slab:  past that budget; regions start (page - CANARY) bytes into the slab, so
+ *                   each region's canary (its lowest CANARY bytes) shares a page with the
+ *                   record of the region below it: a canary costs no extra page. It is
+ *                   checked at every switch out and on release (sched_switch.c).
+ * The mode is chosen once, at the first stack: guard regions when the kernel accepts
+ * MADV_GUARD_INSTALL (Linux 6.13 and later) and STRAND_GUARD_FALLBACK is not set; else the
+ * guard pages and canaries. The kernel commits pages lazily (MAP_NORESERVE).
+ *
+ * Credits. Binding at first run must not fail, so a spawn of a default-size strand first
+ * reserves a credit: `spare` counts the mapped default stacks that are neither bound nor
+ * promised. A worker takes CREDIT_BATCH credits at a time into its cache and a freed stack's
+ * credit goes back to the freeing worker's cache, so steady spawning and exiting never
+ * touches `spare`. When `spare` runs out a slab is mapped (its stacks join the pool, its
+ * credits `spare`); if that mapping fails, the spawn returns -ENOMEM and every strand
+ * already spawned still has a stack waiting somewhere. Invariant: mapped default stacks =
+ * bound + spare + credits held in caches + credits held by spawned strands not yet run.
+ * Free physical stacks may sit in another worker's cache: binding then maps one more slab;
+ * only if that fails too (`starved`) do freed stacks skip the caches and idle workers drain
+ * theirs, until the binding worker finds one (it requeues the strand meanwhile).
+ *
+ * Pool. A freed stack goes to the freeing worker's cache (LIFO: the warmest is reused first;
+ * no lock); a full cache spills half of itself to the global pool (one mutex acquisition per
+ * batch). Nothing on the release path makes a system call: a madvise in a multi-threaded
+ * process shoots down the TLB of every other CPU. Instead a worker with nothing to run
+ * sweeps the pool, at most every 100 ms: stacks freed before the previous sweep hand back
+ * every page below their record's (MADV_DONTNEED, which keeps guard markers) ("clean"), and
+ * those beyond pool_capacity are dropped entirely and kept only as address space on the cold
+ * list, reused before any new slab is mapped. A burst of frees with no idle moment sweeps
+ * from the release path once the pool holds four times its capacity. Stacks of a non-default
+ * size get their own mapping (guarded the same way) and are unmapped when freed.
+ *
  * Threads. Caches are per worker (owner only; each call is handed its caller's); the pool,
  * the cold list and the slab table are under `pool_lock`. strand__stack_find reads the slab
  * table without locks (from a signal handler): entries are published with a release store
@@ -42,6 +58,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -52,37 +70,46 @@
 #include <sanitizer/asan_interface.h>
 #endif
 
+#ifndef MADV_GUARD_INSTALL
+#define MADV_GUARD_INSTALL 102 /* Linux 6.13 */
+#endif
+#define PIDFD_SELF_ (-10000)   /* process_madvise on ourselves without a pidfd (Linux 6.15) */
+
 #define SLAB_STACKS 64
 #define MAX_SLABS   (1u << 17)
 #define CANARY      64
 #define CANARY_WORD 0x5354524e44435259ull /* "STRNDCRY" */
 #define SWEEP_NS    100000000 /* 100 ms between sweeps of the pool */
 #define CACHE_BATCH (STRAND__STACK_CACHE / 2) /* stacks moved between a worker cache and the pool */
+#define CREDIT_BATCH 32
+#define GUARD_BYTES STRAND__GUARD_REGION_BYTES
 
 typedef struct slab {
     uintptr_t base;   /* first region */
     size_t    stride; /* region size */
     uint32_t  count;  /* regions */
-    uint8_t   guarded;
+    uint8_t   guard;  /* enum strand__guard */
 } slab;
 
 static slab slabs[MAX_SLABS];
 static atomic_uint nslabs;
 static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
-/* Pooled stacks, linked through cb->next: freed since the last sweep (young), freed
+/* Pooled stacks, linked through st->next: freed since the last sweep (young), freed
  * before it (old; both untouched, their pages still there), and trimmed (clean). */
 typedef struct pool_list {
-    struct strand *head;
+    strand__stack *head;
     size_t count;
 } pool_list;
 static pool_list young, old, clean;
 static atomic_bool have_dirty;    /* a lock-free peek: young or old may be non-empty */
 static _Atomic int64_t last_sweep;
+static atomic_long spare;         /* credits: see "Credits" above */
+static atomic_bool starved;       /* a binding found no stack and could map none */
 
 /* Pop the head of a pool list. Called under pool_lock. */
-static struct strand *list_pop(pool_list *l)
+static strand__stack *list_pop(pool_list *l)
 {
-    struct strand *s = l->head;
+    strand__stack *s = l->head;
     if (s) {
         l->head = s->next;
         l->count--;
@@ -90,7 +117,7 @@ static struct strand *list_pop(pool_list *l)
     return s;
 }
 
-static void list_push(pool_list *l, struct strand *s)
+static void list_push(pool_list *l, strand__stack *s)
 {
     s->next = l->head;
     l->head = s;
@@ -98,18 +125,19 @@ static void list_push(pool_list *l, struct strand *s)
 }
 
 /* Stacks dropped entirely, kept as address space. An array, not a list: a link would
- * commit the page again; and the record keeps what the dropped (zeroed) control block
- * of a guarded stack no longer holds. */
+ * commit the page again; and the record keeps what the dropped (zeroed) stack record of a
+ * guarded stack no longer holds. */
 typedef struct cold_stack {
     uintptr_t region;
     uint32_t  stride;
-    uint8_t   guarded;
+    uint8_t   guard;
 } cold_stack;
 static cold_stack *cold;
 static size_t cold_count, cold_cap;
 static atomic_size_t page_size;
-static long map_budget;           /* mappings we may spend on guards */
+static long map_budget;           /* mappings we may spend on guard pages */
 static long maps_spent;
+static atomic_int guard_mode = -1; /* enum strand__guard of new stacks; -1 = not decided */
 static atomic_ulong bytes_held, n_guarded, n_canary;
 
 static size_t page(void)
@@ -148,8 +176,21 @@ static long count_current_maps(void)
     return n;
 }
 
-/* Half of what the process may still map goes to guard pages; the rest is left to the
- * program (malloc arenas, libraries, its own mappings). Called under pool_lock. */
+/* Does this kernel install guard regions? Tried on a scratch mapping. */
+static bool have_guard_regions(void)
+{
+    size_t p = page();
+    void *m = mmap(NULL, 2 * p, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (m == MAP_FAILED)
+        return false;
+    bool ok = madvise(m, p, MADV_GUARD_INSTALL) == 0;
+    munmap(m, 2 * p);
+    return ok;
+}
+
+/* The guard mode, and for the fallback half of what the process may still map goes to guard
+ * pages; the rest is left to the program (malloc arenas, libraries, its own mappings).
+ * Called under pool_lock. */
 static void budget_init(void)
 {
     if (map_budget)
@@ -162,17 +203,39 @@ static void budget_init(void)
     if (RUNNING_ON_VALGRIND && map_budget > 2048)
         map_budget = 2048;
 #endif
+    int mode = !strand__cfg.guard_fallback && have_guard_regions() ? STRAND__GUARD_REGION
+                                                                   : STRAND__GUARD_PAGE;
+    atomic_store_explicit(&guard_mode, mode, memory_order_relaxed);
 }
 
-static uintptr_t region_cb(uintptr_t region, size_t stride)
+int strand__stack_guard_mode(void)
 {
-    uintptr_t top = region + stride - sizeof(struct strand);
+    int m = atomic_load_explicit(&guard_mode, memory_order_relaxed);
+    if (m < 0) {
+        pthread_mutex_lock(&pool_lock);
+        budget_init();
+        pthread_mutex_unlock(&pool_lock);
+        m = atomic_load_explicit(&guard_mode, memory_order_relaxed);
+    }
+    return m;
+}
+
+static size_t guard_bytes(int guard)
+{
+    return guard == STRAND__GUARD_REGION ? GUARD_BYTES
+           : guard == STRAND__GUARD_PAGE ? page()
+                                         : CANARY;
+}
+
+static uintptr_t region_rec(uintptr_t region, size_t stride)
+{
+    uintptr_t top = region + stride - sizeof(strand__stack);
     return top & ~(uintptr_t)(STRAND__CACHELINE - 1);
 }
 
-static struct strand *cb_of(const slab *sl, uint32_t i)
+static strand__stack *rec_of(const slab *sl, uint32_t i)
 {
-    return (struct strand *)region_cb(sl->base + (uintptr_t)i * sl->stride, sl->stride);
+    return (strand__stack *)region_rec(sl->base + (uintptr_t)i * sl->stride, sl->stride);
 }
 
 static void write_canary(uintptr_t region)
@@ -182,157 +245,183 @@ static void write_canary(uintptr_t region)
         w[i] = CANARY_WORD ^ (region + i);
 }
 
-static void cb_setup(struct strand *s, uintptr_t region, size_t stride, bool guarded)
+static strand__stack *rec_setup(uintptr_t region, size_t stride, int guard, bool single)
 {
-    uintptr_t lo = region + (guarded ? page() : CANARY);
-    memset(s, 0, sizeof *s);
-    s->stack_lo = (void *)lo;
-    s->stack_size = stride;
-    s->guarded = guarded;
+    strand__stack *st = (strand__stack *)region_rec(region, stride);
+    memset(st, 0, sizeof *st);
+    st->lo = (void *)(region + guard_bytes(guard));
+    st->size = guard == STRAND__GUARD_REGION ? stride - GUARD_BYTES : stride;
+    st->guard = (uint8_t)guard;
+    st->single = single;
+    return st;
 }
 
-static uintptr_t cb_region(const struct strand *s)
+static uintptr_t st_region(const strand__stack *st)
 {
-    return (uintptr_t)s->stack_lo - (s->guarded ? page() : CANARY);
+    return (uintptr_t)st->lo - guard_bytes(st->guard);
 }
 
-static int slab_register(uintptr_t base, size_t stride, uint32_t count, bool guarded)
+static size_t st_stride(const strand__stack *st)
+{
+    return st->guard == STRAND__GUARD_REGION ? st->size + GUARD_BYTES : st->size;
+}
+
+static int slab_register(uintptr_t base, size_t stride, uint32_t count, int guard)
 {
     unsigned n = atomic_load_explicit(&nslabs, memory_order_relaxed);
     if (n >= MAX_SLABS)
         return -ENOMEM;
-    slabs[n] = (slab){base, stride, count, guarded};
+    slabs[n] = (slab){base, stride, count, (uint8_t)guard};
     /* release: a signal handler that sees the new count sees the entry */
     atomic_store_explicit(&nslabs, n + 1, memory_order_release);
     return 0;
 }
 
-/* Map a slab of default-size stacks and put all but the first on the warm pool.
- * Called under pool_lock. */
-static struct strand *slab_new(size_t stride)
+/* Guard markers at the bottom of `count` regions: one process_madvise where the kernel
+ * takes a vector for ourselves, else one madvise each. */
+static int install_guards(uintptr_t base, size_t stride, uint32_t count)
+{
+    struct iovec iov[SLAB_STACKS];
+    if (count <= SLAB_STACKS) {
+        for (uint32_t i = 0; i < count; i++)
+            iov[i] = (struct iovec){(void *)(base + i * stride), GUARD_BYTES};
+        long r = syscall(SYS_process_madvise, PIDFD_SELF_, iov, (size_t)count,
+                         MADV_GUARD_INSTALL, 0u);
+        if (r == (long)(count * GUARD_BYTES))
+            return 0;
+    }
+    for (uint32_t i = 0; i < count; i++)
+        if (madvise((void *)(base + i * stride), GUARD_BYTES, MADV_GUARD_INSTALL) != 0)
+            return -1;
+    return 0;
+}
+
+/* Map a slab of default-size stacks, put them on the clean list and their credits in
+ * `spare`. Called under pool_lock. */
+static bool slab_new(void)
 {
     budget_init();
-    bool guarded = maps_spent + 2 * SLAB_STACKS + 1 <= map_budget;
-    size_t off = guarded ? 0 : page() - CANARY;
-    size_t len = (size_t)SLAB_STACKS * stride + (guarded ? 0 : page());
+    size_t z = strand__cfg.stack_size;
+    int guard = atomic_load_explicit(&guard_mode, memory_order_relaxed);
+    if (guard == STRAND__GUARD_PAGE && maps_spent + 2 * SLAB_STACKS + 1 > map_budget)
+        guard = STRAND__GUARD_CANARY;
+    size_t stride = guard == STRAND__GUARD_REGION ? z + GUARD_BYTES : z;
+    size_t off = guard == STRAND__GUARD_CANARY ? page() - CANARY : 0;
+    size_t len = (size_t)SLAB_STACKS * stride + (guard == STRAND__GUARD_CANARY ? page() : 0);
     void *m = mmap(NULL, len, PROT_READ | PROT_WRITE,
                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (m == MAP_FAILED)
-        return NULL;
+        return false;
     uintptr_t base = (uintptr_t)m + off;
-    if (guarded) {
+    if (guard == STRAND__GUARD_REGION && install_guards(base, stride, SLAB_STACKS) != 0) {
+        munmap(m, len);
+        return false;
+    }
+    if (guard == STRAND__GUARD_PAGE) {
         for (uint32_t i = 0; i < SLAB_STACKS; i++)
             if (mprotect((void *)(base + i * stride), page(), PROT_NONE) != 0) {
                 munmap(m, len);
-                return NULL;
+                return false;
             }
-        maps_spent += 2 * SLAB_STACKS;
-    } else {
-        maps_spent += 1;
     }
-    if (slab_register(base, stride, SLAB_STACKS, guarded) != 0) {
+    maps_spent += guard == STRAND__GUARD_PAGE ? 2 * SLAB_STACKS : 1;
+    if (slab_register(base, stride, SLAB_STACKS, guard) != 0) {
         munmap(m, len);
-        return NULL;
+        return false;
     }
     atomic_fetch_add_explicit(&bytes_held, len, memory_order_relaxed);
-    atomic_fetch_add_explicit(guarded ? &n_guarded : &n_canary, SLAB_STACKS, memory_order_relaxed);
-    const slab *sl = &slabs[atomic_load_explicit(&nslabs, memory_order_relaxed) - 1];
-    for (uint32_t i = SLAB_STACKS; i-- > 1;) {
-        struct strand *s = cb_of(sl, i);
-        uintptr_t region = sl->base + (uintptr_t)i * stride;
-        cb_setup(s, region, stride, guarded);
-        if (!guarded)
+    atomic_fetch_add_explicit(guard != STRAND__GUARD_CANARY ? &n_guarded : &n_canary, SLAB_STACKS,
+                              memory_order_relaxed);
+    /* Pushed highest first, so the lowest region is handed out first. */
+    for (uint32_t i = SLAB_STACKS; i-- > 0;) {
+        uintptr_t region = base + (uintptr_t)i * stride;
+        if (guard == STRAND__GUARD_CANARY)
             write_canary(region);
-        list_push(&clean, s);
+        list_push(&clean, rec_setup(region, stride, guard, false));
     }
-    struct strand *s = cb_of(sl, 0);
-    cb_setup(s, sl->base, stride, guarded);
-    if (!guarded)
-        write_canary(sl->base);
-    return s;
+    /* relaxed: a count only; the stacks themselves change hands under pool_lock */
+    atomic_fetch_add_explicit(&spare, SLAB_STACKS, memory_order_relaxed);
+    return true;
 }
 
-static void unpoison(struct strand *s)
+static void unpoison(strand__stack *st)
 {
 #if defined(STRAND_ASAN)
     /* A strand that ended was switched away from, so its frames never returned and left
      * their redzones poisoned; the next strand on this stack starts clean. */
-    ASAN_UNPOISON_MEMORY_REGION(s->stack_lo, (uintptr_t)s - (uintptr_t)s->stack_lo);
+    ASAN_UNPOISON_MEMORY_REGION(st->lo, strand__stack_usable(st));
 #else
-    (void)s;
+    (void)st;
 #endif
 }
 
-static void vg_register(struct strand *s)
+static void vg_register(strand__stack *st)
 {
 #if defined(STRAND_VALGRIND)
-    s->valgrind_id = VALGRIND_STACK_REGISTER(s->stack_lo, (char *)s);
+    st->valgrind_id = VALGRIND_STACK_REGISTER(st->lo, (char *)st);
 #else
-    (void)s;
+    (void)st;
 #endif
 }
 
-static void vg_deregister(struct strand *s)
+static void vg_deregister(strand__stack *st)
 {
 #if defined(STRAND_VALGRIND)
-    VALGRIND_STACK_DEREGISTER(s->valgrind_id);
+    VALGRIND_STACK_DEREGISTER(st->valgrind_id);
 #else
-    (void)s;
+    (void)st;
 #endif
 }
 
-/* Reset a pooled control block for a new strand (keeps the stack fields). */
-static struct strand *reuse(struct strand *s)
+/* A stack handed to a new owner: fresh sanitizer state. */
+static strand__stack *reuse(strand__stack *st)
 {
-    void *lo = s->stack_lo;
-    size_t size = s->stack_size;
-    uint8_t guarded = s->guarded;
-    memset(s, 0, sizeof *s);
-    s->stack_lo = lo;
-    s->stack_size = size;
-    s->guarded = guarded;
-    unpoison(s);
-    vg_register(s);
-    return s;
+    st->next = NULL;
+    atomic_store_explicit(&st->owner, NULL, memory_order_relaxed);
+    unpoison(st);
+    vg_register(st);
+    return st;
 }
 
 /* One pooled stack (the most recently freed first: its pages are still there), or a new
  * slab. Called under pool_lock. */
-static struct strand *pool_take_locked(size_t stride)
+static strand__stack *pool_take_locked(void)
 {
-    struct strand *s;
-    if ((s = list_pop(&young)) || (s = list_pop(&old)) || (s = list_pop(&clean)))
-        return s;
-    if (cold_count) {
-        cold_stack c = cold[--cold_count];
-        s = (struct strand *)region_cb(c.region, c.stride);
-        cb_setup(s, c.region, c.stride, c.guarded);
-        return s;
+    strand__stack *s;
+    for (int tries = 0; tries < 2; tries++) {
+        if ((s = list_pop(&young)) || (s = list_pop(&old)) || (s = list_pop(&clean)))
+            return s;
+        if (cold_count) {
+            cold_stack c = cold[--cold_count];
+            return rec_setup(c.region, c.stride, c.guard, false);
+        }
+        if (!slab_new())
+            return NULL;
     }
-    return slab_new(stride);
+    return NULL;
 }
 
 /* Refill an empty worker cache with up to CACHE_BATCH stacks under one lock, and return
  * one more for the caller (c may be NULL: a plain thread gets just the one). */
-static struct strand *pool_take(strand__stack_cache *c, size_t stride)
+static strand__stack *pool_take(strand__stack_cache *c)
 {
     pthread_mutex_lock(&pool_lock);
-    struct strand *s = pool_take_locked(stride);
+    strand__stack *s = pool_take_locked();
     for (int i = 0; c && s && i < CACHE_BATCH && (young.head || old.head || clean.head); i++)
-        c->v[c->n++] = pool_take_locked(stride);
+        c->v[c->n++] = pool_take_locked();
     pthread_mutex_unlock(&pool_lock);
     return s;
 }
 
-/* Give back every page below the top one (the control block's); with `all`, the top page
- * too where it holds nothing else (a canaried top page also holds a neighbour's canary). */
-static void trim(struct strand *s, bool all)
+/* Give back every page below the top one (the record's); with `all`, the top page too
+ * where it holds nothing else (a canaried top page also holds a neighbour's canary). */
+static void trim(strand__stack *s, bool all)
 {
-    uintptr_t lo = ((uintptr_t)s->stack_lo + page() - 1) & ~(uintptr_t)(page() - 1);
+    uintptr_t lo = ((uintptr_t)s->lo + page() - 1) & ~(uintptr_t)(page() - 1);
     uintptr_t top_page = (uintptr_t)s & ~(uintptr_t)(page() - 1);
     if (top_page > lo)
         madvise((void *)lo, top_page - lo, MADV_DONTNEED);
-    if (all && s->guarded)
+    if (all && s->guard != STRAND__GUARD_CANARY)
         madvise((void *)top_page, page(), MADV_DONTNEED);
 }
 
@@ -355,7 +444,7 @@ static void sweep_if_due(int64_t interval);
 
 /* Freed stacks are pooled as they are: no system call on the release path (each madvise
  * of a multi-threaded process also costs a TLB shoot-down on every other CPU). */
-static void pool_give_batch(struct strand **v, int n)
+static void pool_give_batch(strand__stack **v, int n)
 {
     pthread_mutex_lock(&pool_lock);
     for (int i = 0; i < n; i++)
@@ -363,14 +452,11 @@ static void pool_give_batch(struct strand **v, int n)
     bool flood = young.count + old.count > 4 * strand__cfg.pool_capacity + 4 * CACHE_BATCH;
     pthread_mutex_unlock(&pool_lock);
     atomic_store_explicit(&have_dirty, true, memory_order_relaxed);
+    if (n)
+        atomic_store_explicit(&starved, false, memory_order_relaxed);
     if (flood) /* a burst of exits and no idle moment: don't wait for one, but sweep at
                 * most once a second (each sweep's madvise calls interrupt every CPU) */
         sweep_if_due(1000000000);
-}
-
-static void pool_give(struct strand *s)
-{
-    pool_give_batch(&s, 1);
 }
 
 /* Trim the stacks that stayed in the pool since the previous sweep ("old"), drop those
@@ -388,18 +474,17 @@ static void sweep(void)
         atomic_store_explicit(&have_dirty, false, memory_order_relaxed);
     pthread_mutex_unlock(&pool_lock);
     while (aged.head) {
-        struct strand *s = aged.head;
+        strand__stack *s = aged.head;
         aged.head = s->next;
         bool keep = room > 0;
         room -= keep;
         /* Trim before publishing: a stack on a list may be handed out at once. The cold
-         * record is taken first: dropping zeroes a guarded stack's control block. */
-        cold_stack rec = {cb_region(s), (uint32_t)s->stack_size, s->guarded};
+         * record is taken first: dropping zeroes a guarded stack's record. */
+        cold_stack rec = {st_region(s), (uint32_t)st_stride(s), s->guard};
         trim(s, !keep);
         pthread_mutex_lock(&pool_lock);
         if (!keep && !cold_push_locked(rec)) {
-            s = (struct strand *)region_cb(rec.region, rec.stride);
-            cb_setup(s, rec.region, rec.stride, rec.guarded); /* no room for the record */
+            s = rec_setup(rec.region, rec.stride, rec.guard, false); /* no room for the record */
             keep = true;
         }
         if (keep)
@@ -408,9 +493,13 @@ static void sweep(void)
     }
 }
 
-/* Called by a worker with nothing to run; sweeps at most every SWEEP_NS. */
-void strand__stack_trim_idle(void)
+/* Called by a worker with nothing to run (c: its cache); sweeps at most every SWEEP_NS. */
+void strand__stack_trim_idle(strand__stack_cache *c)
 {
+    /* relaxed: a binding elsewhere is starved; its retry sees this batch at the latest
+     * after the lock of pool_give_batch */
+    if (c && c->n && atomic_load_explicit(&starved, memory_order_relaxed))
+        strand__stack_cache_drain(c);
     /* relaxed: a stack missed here is swept at a later idle moment */
     if (atomic_load_explicit(&have_dirty, memory_order_relaxed))
         sweep_if_due(SWEEP_NS);
@@ -431,36 +520,48 @@ static void sweep_if_due(int64_t interval)
 
 /* ---- stacks of a non-default size: a mapping each */
 
-static struct strand *single_new(size_t size)
+static strand__stack *single_new(size_t size)
 {
     pthread_mutex_lock(&pool_lock);
     budget_init();
-    bool guarded = maps_spent + 2 <= map_budget;
-    if (guarded)
-        maps_spent += 2;
+    int guard = atomic_load_explicit(&guard_mode, memory_order_relaxed);
+    if (guard == STRAND__GUARD_PAGE) {
+        if (maps_spent + 2 <= map_budget)
+            maps_spent += 2;
+        else
+            guard = STRAND__GUARD_CANARY;
+    }
     pthread_mutex_unlock(&pool_lock);
-    void *m = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+    size_t len = guard == STRAND__GUARD_REGION ? size + GUARD_BYTES : size;
+    void *m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
                    -1, 0);
     if (m == MAP_FAILED)
-        return NULL;
+        goto fail;
     uintptr_t base = (uintptr_t)m;
-    if (guarded && mprotect(m, page(), PROT_NONE) != 0) {
-        munmap(m, size);
-        return NULL;
+    if ((guard == STRAND__GUARD_PAGE && mprotect(m, page(), PROT_NONE) != 0) ||
+        (guard == STRAND__GUARD_REGION && madvise(m, GUARD_BYTES, MADV_GUARD_INSTALL) != 0)) {
+        munmap(m, len);
+        goto fail;
     }
-    if (!guarded)
+    if (guard == STRAND__GUARD_CANARY)
         write_canary(base);
-    struct strand *s = (struct strand *)region_cb(base, size);
-    cb_setup(s, base, size, guarded);
-    atomic_fetch_add_explicit(&bytes_held, size, memory_order_relaxed);
-    atomic_fetch_add_explicit(guarded ? &n_guarded : &n_canary, 1, memory_order_relaxed);
-    if (guarded) {
+    strand__stack *s = rec_setup(base, len, guard, true);
+    atomic_fetch_add_explicit(&bytes_held, len, memory_order_relaxed);
+    atomic_fetch_add_explicit(guard != STRAND__GUARD_CANARY ? &n_guarded : &n_canary, 1,
+                              memory_order_relaxed);
+    if (guard != STRAND__GUARD_CANARY) {
         pthread_mutex_lock(&pool_lock);
-        if (slab_register(base, size, 1, true) != 0)
-            guarded = false; /* still guarded by the kernel; only the report is lost */
+        (void)slab_register(base, len, 1, guard); /* full: still guarded, only the report is lost */
         pthread_mutex_unlock(&pool_lock);
     }
     return s;
+fail:
+    if (guard == STRAND__GUARD_PAGE) {
+        pthread_mutex_lock(&pool_lock);
+        maps_spent -= 2;
+        pthread_mutex_unlock(&pool_lock);
+    }
+    return NULL;
 }
 
 /* Forget the slab entry of an unmapped single stack (it can't be reused by index, so it
@@ -473,20 +574,64 @@ static void single_forget(uintptr_t base)
             slabs[i].count = 0;
 }
 
-static void single_free(struct strand *s)
+static void single_free(strand__stack *s)
 {
-    uintptr_t base = cb_region(s);
-    size_t size = s->stack_size;
-    bool guarded = s->guarded;
+    uintptr_t base = st_region(s);
+    size_t len = st_stride(s);
+    int guard = s->guard;
     pthread_mutex_lock(&pool_lock);
-    if (guarded) {
+    if (guard != STRAND__GUARD_CANARY)
         single_forget(base);
+    if (guard == STRAND__GUARD_PAGE)
         maps_spent -= 2;
-    }
     pthread_mutex_unlock(&pool_lock);
-    atomic_fetch_sub_explicit(&bytes_held, size, memory_order_relaxed);
-    atomic_fetch_sub_explicit(guarded ? &n_guarded : &n_canary, 1, memory_order_relaxed);
-    munmap((void *)base, size);
+    atomic_fetch_sub_explicit(&bytes_held, len, memory_order_relaxed);
+    atomic_fetch_sub_explicit(guard != STRAND__GUARD_CANARY ? &n_guarded : &n_canary, 1,
+                              memory_order_relaxed);
+    munmap((void *)base, len);
+}
+
+/* ---- credits */
+
+int strand__stack_reserve(strand__stack_cache *c)
+{
+    if (c && c->credits > 0) {
+        c->credits--;
+        return 0;
+    }
+    long want = c ? CREDIT_BATCH : 1;
+    for (;;) {
+        /* relaxed: credits are a count; no memory is handed over with them */
+        long v = atomic_load_explicit(&spare, memory_order_relaxed);
+        while (v > 0) {
+            long take = v < want ? v : want;
+            if (atomic_compare_exchange_weak_explicit(&spare, &v, v - take, memory_order_relaxed,
+                                                      memory_order_relaxed)) {
+                if (c)
+                    c->credits += (int)take - 1;
+                return 0;
+            }
+        }
+        pthread_mutex_lock(&pool_lock);
+        bool ok = atomic_load_explicit(&spare, memory_order_relaxed) > 0 || slab_new();
+        pthread_mutex_unlock(&pool_lock);
+        if (!ok)
+            return -ENOMEM;
+    }
+}
+
+void strand__stack_unreserve(strand__stack_cache *c)
+{
+    if (c && c->credits < 2 * CREDIT_BATCH) {
+        c->credits++;
+        return;
+    }
+    long back = 1;
+    if (c) { /* keep half, give the rest back */
+        back += c->credits - CREDIT_BATCH;
+        c->credits = CREDIT_BATCH;
+    }
+    atomic_fetch_add_explicit(&spare, back, memory_order_relaxed);
 }
 
 /* ---- the interface */
@@ -496,30 +641,44 @@ static size_t round_size(size_t size)
     return (size + page() - 1) & ~(page() - 1);
 }
 
-struct strand *strand__stack_get(size_t size, strand__stack_cache *c)
+static bool is_default(size_t size)
 {
-    size_t def = round_size(strand__cfg.stack_size);
-    size = round_size(size ? size : def);
-    struct strand *s;
-    if (size != def) {
-        s = single_new(size);
+    return !size || round_size(size) == strand__cfg.stack_size;
+}
+
+bool strand__stack_is_default(size_t size)
+{
+    return is_default(size);
+}
+
+strand__stack *strand__stack_get(size_t size, strand__stack_cache *c)
+{
+    strand__stack *s;
+    if (!is_default(size)) {
+        s = single_new(round_size(size));
         return s ? reuse(s) : NULL;
     }
     s = c && c->n ? c->v[--c->n] : NULL;
     if (!s)
-        s = pool_take(c, size);
+        s = pool_take(c);
+    if (!s) /* mappings ran out while free stacks sit in other caches: have them spilled */
+        atomic_store_explicit(&starved, true, memory_order_relaxed);
     return s ? reuse(s) : NULL;
 }
 
-void strand__stack_put(struct strand *s, strand__stack_cache *c)
+void strand__stack_put(strand__stack *s, strand__stack_cache *c)
 {
     vg_deregister(s);
-    if (s->stack_size != round_size(strand__cfg.stack_size)) {
+    if (s->single) {
         single_free(s);
         return;
     }
-    if (!c) {
-        pool_give(s);
+    strand__stack_unreserve(c); /* the credit the strand spent when it bound this stack */
+    /* relaxed: a stale view only delays the spill to the next release or idle moment */
+    if (!c || atomic_load_explicit(&starved, memory_order_relaxed)) {
+        if (c)
+            strand__stack_cache_drain(c);
+        pool_give_batch(&s, 1);
         return;
     }
     if (c->n == STRAND__STACK_CACHE) {
@@ -531,34 +690,43 @@ void strand__stack_put(struct strand *s, strand__stack_cache *c)
     c->v[c->n++] = s;
 }
 
-struct strand *strand__stack_alloc(size_t size)
+strand__stack *strand__stack_alloc(size_t size)
 {
-    return strand__stack_get(size, NULL);
+    if (is_default(size) && strand__stack_reserve(NULL) != 0)
+        return NULL;
+    strand__stack *s = strand__stack_get(size, NULL);
+    if (!s && is_default(size))
+        strand__stack_unreserve(NULL);
+    return s;
 }
 
-void strand__stack_free(struct strand *s)
+void strand__stack_free(strand__stack *s)
 {
     strand__stack_put(s, NULL);
 }
 
-/* A worker going away: its whole cache back to the pool, in one lock. */
+/* A worker going away (or asked to, while a binding is starved): its whole cache back to
+ * the pool, in one lock; its credits back to `spare`. */
 void strand__stack_cache_drain(strand__stack_cache *c)
 {
     if (c->n)
         pool_give_batch(c->v, c->n);
     c->n = 0;
+    if (c->credits)
+        atomic_fetch_add_explicit(&spare, c->credits, memory_order_relaxed);
+    c->credits = 0;
 }
 
-const void *strand__stack_canary(const struct strand *s)
+const void *strand__stack_canary(const strand__stack *s)
 {
-    return (const void *)cb_region(s);
+    return (const void *)st_region(s);
 }
 
-bool strand__stack_check(const struct strand *s)
+bool strand__stack_check(const strand__stack *s)
 {
-    if (s->guarded)
+    if (s->guard != STRAND__GUARD_CANARY)
         return true;
-    uintptr_t region = cb_region(s);
+    uintptr_t region = st_region(s);
     const uint64_t *w = (const uint64_t *)region;
     for (size_t i = 0; i < CANARY / sizeof(uint64_t); i++)
         if (w[i] != (CANARY_WORD ^ (region + i)))
@@ -566,7 +734,7 @@ bool strand__stack_check(const struct strand *s)
     return true;
 }
 
-struct strand *strand__stack_find(const void *addr)
+strand__stack *strand__stack_find(const void *addr)
 {
     uintptr_t a = (uintptr_t)addr;
     unsigned n = atomic_load_explicit(&nslabs, memory_order_acquire);
@@ -576,9 +744,10 @@ struct strand *strand__stack_find(const void *addr)
             continue;
         uint32_t k = (uint32_t)((a - sl->base) / sl->stride);
         uintptr_t region = sl->base + (uintptr_t)k * sl->stride;
-        /* a fault in the guard page, or in the lowest page of a canaried stack */
-        if (a < region + page())
-            return cb_of(sl, k);
+        /* a fault in the guard, or in the lowest page of a canaried stack */
+        size_t g = sl->guard == STRAND__GUARD_REGION ? GUARD_BYTES : page();
+        if (a < region + g)
+            return rec_of(sl, k);
         return NULL;
     }
     return NULL;

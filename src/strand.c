@@ -149,7 +149,6 @@ static int64_t slot_alloc(struct strand *s, strand__slot_cache *c)
     sl->joiner = NULL;
     int64_t id = make_id(n, sl->gen);
     strand__spin_unlock(&sl->lock);
-    s->slot = n;
     return id;
 }
 
@@ -208,6 +207,42 @@ static void copy_name(struct strand *s, const char *name)
     s->name[i] = '\0';
 }
 
+/* A default-size strand gets a credit now and its stack when it first runs (the scheduler
+ * binds it); a custom size is mapped now, so that its -ENOMEM is the spawn's. */
+static int take_stack(struct strand *s, size_t size, strand__caches *c)
+{
+    strand__ctx_prepare(&s->ctx, entry, s);
+    if (strand__stack_is_default(size)) {
+        if (strand__stack_reserve(c ? &c->stacks : NULL) != 0)
+            return -ENOMEM;
+        s->reserved_stack = 1;
+        return 0;
+    }
+    strand__stack *st = strand__stack_get(size, c ? &c->stacks : NULL);
+    if (!st)
+        return -ENOMEM;
+    atomic_store_explicit(&st->owner, s, memory_order_relaxed); /* for the overflow report */
+    s->stack = st;
+    strand__ctx_place(&s->ctx, st->lo, strand__stack_usable(st));
+#if defined(STRAND_TSAN)
+    s->tsan_fiber = __tsan_create_fiber(0);
+#endif
+    return 0;
+}
+
+/* Undo take_stack (a spawn that failed later). */
+static void give_back_stack(struct strand *s, strand__caches *c)
+{
+    if (s->reserved_stack) {
+        strand__stack_unreserve(c ? &c->stacks : NULL);
+        return;
+    }
+#if defined(STRAND_TSAN)
+    __tsan_destroy_fiber(s->tsan_fiber);
+#endif
+    strand__stack_put(s->stack, c ? &c->stacks : NULL);
+}
+
 static int check_attr(const strand_attr *a)
 {
     if (!a)
@@ -235,9 +270,13 @@ int64_t strand_spawn_attr(strand_fn fn, void *arg, const strand_attr *attr)
     if (attr && attr->worker > strand__worker_count())
         return -EINVAL;
     strand__caches *c = strand__worker_caches();
-    struct strand *s = strand__stack_get(attr ? attr->stack_size : 0, c ? &c->stacks : NULL);
+    struct strand *s = strand__desc_get(c ? &c->descs : NULL);
     if (!s)
         return -ENOMEM;
+    if ((rc = take_stack(s, attr ? attr->stack_size : 0, c)) != 0) {
+        strand__desc_put(s, c ? &c->descs : NULL);
+        return rc;
+    }
     s->fn = fn;
     s->arg = arg;
     s->pinned = (int16_t)(attr && attr->worker ? attr->worker - 1 : -1);
@@ -248,15 +287,11 @@ int64_t strand_spawn_attr(strand_fn fn, void *arg, const strand_attr *attr)
         copy_name(s, attr->name);
     int64_t id = slot_alloc(s, c ? &c->slots : NULL);
     if (id < 0) {
-        strand__stack_put(s, c ? &c->stacks : NULL);
+        give_back_stack(s, c);
+        strand__desc_put(s, c ? &c->descs : NULL);
         return id;
     }
     s->id = id;
-    strand__ctx_make(&s->ctx, s->stack_lo, (size_t)((uintptr_t)s - (uintptr_t)s->stack_lo),
-                     entry, s);
-#if defined(STRAND_TSAN)
-    s->tsan_fiber = __tsan_create_fiber(0);
-#endif
     s->created_ns = coarse_now();
     strand__registry_add(s);
     strand__count_spawn();
@@ -279,17 +314,18 @@ void strand_exit(void *result)
     }
     strand__registry_remove(s);
     strand__arena_release(s);
-    slot *sl = slot_at(s->slot);
+    uint32_t n = (uint32_t)(s->id & ((1 << SLOT_BITS) - 1));
+    slot *sl = slot_at(n);
     strand__spin_lock(&sl->lock);
     strand__waiter *j = sl->joiner;
     if (j && strand__waiter_claim(j)) {
         j->elem = result;
         j->status = 0;
-        slot_free_unlock(sl, s->slot);
+        slot_free_unlock(sl, n);
     } else {
         j = NULL;
         if (sl->state == SLOT_DETACHED) {
-            slot_free_unlock(sl, s->slot);
+            slot_free_unlock(sl, n);
         } else {
             sl->state = SLOT_ZOMBIE;
             sl->result = result;

@@ -72,9 +72,9 @@ __attribute__((noinline)) static int recurse_forever(volatile char *up)
 static void *overflow_strand(void *arg)
 {
     (void)arg;
-    struct strand *s = strand__current();
+    strand__stack *st = strand__current()->stack;
     fprintf(stderr, "overflow-strand id=%lld size=%zu guarded=%d\n", (long long)strand_self(),
-            s->stack_size, s->guarded);
+            st->size, st->guard != STRAND__GUARD_CANARY);
     fflush(stderr);
     return (void *)(intptr_t)recurse_forever(NULL);
 }
@@ -137,6 +137,67 @@ static void test_overflow_guarded(void **state)
     check_overflow_report(&c, 1);
 }
 
+/* The fallback's guard page (STRAND_GUARD_FALLBACK=1). */
+static void test_overflow_guarded_fallback(void **state)
+{
+    (void)state;
+    overflow_attr_size = 0;
+    body_spec b = {.body = body_overflow,
+                   .cfg = {.workers = 2, .no_signals = 1},
+                   .init = 1,
+                   .env = "STRAND_GUARD_FALLBACK=1"};
+    test_child c;
+    run_body("overflow_guarded_fallback", &b, 60, &c);
+    check_overflow_report(&c, 1);
+}
+
+/* Frames far bigger than a page, written only at their lowest bytes (a big local buffer
+ * used a little), as a compiler lays them out without -fstack-clash-protection: the first
+ * write past the stack lands up to a frame below it, which a one-page guard would not stop.
+ * The guard region is wider than such a frame, so the overflow is still reported. */
+__attribute__((noinline)) static int recurse_sparse(volatile char *up)
+{
+    volatile char frame[16 * 1024];
+    frame[0] = up ? up[0] : 1;
+    if (never)
+        return 0;
+    return recurse_sparse(frame) + frame[0];
+}
+
+static void *sparse_strand(void *arg)
+{
+    (void)arg;
+    strand__stack *st = strand__current()->stack;
+    fprintf(stderr, "overflow-strand id=%lld size=%zu guarded=%d\n", (long long)strand_self(),
+            st->size, st->guard != STRAND__GUARD_CANARY);
+    fflush(stderr);
+    return (void *)(intptr_t)recurse_sparse(NULL);
+}
+
+static void body_overflow_sparse(void)
+{
+    if (strand__stack_guard_mode() != STRAND__GUARD_REGION) {
+        fprintf(stderr, "no guard regions on this kernel\n");
+        _exit(7);
+    }
+    int64_t id = strand_spawn(sparse_strand, NULL);
+    CHECK(id > 0);
+    strand_join(id, NULL);
+    fprintf(stderr, "overflow: the strand returned\n");
+    _exit(5);
+}
+
+static void test_overflow_sparse_frames(void **state)
+{
+    (void)state;
+    body_spec b = {.body = body_overflow_sparse, .cfg = {.workers = 2, .no_signals = 1}, .init = 1};
+    test_child c;
+    run_body("overflow_sparse_frames", &b, 60, &c);
+    if (c.exited && c.status == 7)
+        skip();
+    check_overflow_report(&c, 1);
+}
+
 static void test_overflow_guarded_custom_size(void **state)
 {
     (void)state;
@@ -171,16 +232,19 @@ __attribute__((noinline)) static int recurse_past(uintptr_t lo)
     return frame[3];
 }
 
+/* Spawned until one lands on a canaried stack (the caches and credits of the workers hand
+ * out stacks in no particular slab order): a guarded one stays held, so its stack is not
+ * reused; the canaried one overflows its canary and comes back. */
 static void *canary_overflow_strand(void *arg)
 {
     (void)arg;
-    struct strand *s = strand__current();
+    strand__stack *st = strand__current()->stack;
+    if (st->guard != STRAND__GUARD_CANARY)
+        return held(NULL);
     fprintf(stderr, "overflow-strand id=%lld size=%zu guarded=%d\n", (long long)strand_self(),
-            s->stack_size, s->guarded);
+            st->size, st->guard != STRAND__GUARD_CANARY);
     fflush(stderr);
-    if (s->guarded)
-        return NULL; /* the parent reports this */
-    recurse_past((uintptr_t)s->stack_lo);
+    recurse_past((uintptr_t)st->lo);
     strand_yield(); /* the switch out checks the canary */
     fprintf(stderr, "canary overflow went unnoticed\n");
     return NULL;
@@ -192,8 +256,7 @@ static void body_overflow_canary(void)
     CHECK_EQ(strand_wg_add(&hold, 1), 0);
     struct strand_stats st = {0};
     long spawned = 0;
-    /* Until the runtime had to go past its guard budget, plus one slab's worth so the
-     * next stack surely comes from a canaried slab. */
+    /* Until the runtime had to go past its guard budget, plus one slab's worth. */
     while (spawned < 200000) {
         CHECK(strand_spawn(held, NULL) > 0);
         spawned++;
@@ -208,9 +271,10 @@ static void body_overflow_canary(void)
     fprintf(stderr, "held %ld strands: %llu guarded stacks, %llu canaried\n", spawned,
             (unsigned long long)st.stacks_guarded, (unsigned long long)st.stacks_canary);
     CHECK(st.stacks_canary > 0);
-    int64_t id = strand_spawn(canary_overflow_strand, NULL);
-    CHECK(id > 0);
-    strand_join(id, NULL);
+    for (int i = 0; i < 20000; i++) {
+        CHECK(strand_spawn(canary_overflow_strand, NULL) > 0);
+        usleep(100);
+    }
     fprintf(stderr, "overflow: the process survived\n");
     _exit(5);
 }
@@ -227,7 +291,8 @@ static void test_overflow_canary(void **state)
 #endif
     body_spec b = {.body = body_overflow_canary,
                    .cfg = {.workers = 2, .no_signals = 1},
-                   .init = 1};
+                   .init = 1,
+                   .env = "STRAND_GUARD_FALLBACK=1"};
     test_child c;
     run_body("overflow_canary", &b, 120, &c);
     check_overflow_report(&c, 0);
@@ -256,8 +321,7 @@ __attribute__((noinline)) static long use_stack(long bytes)
 static void *use_strand(void *arg)
 {
     long bytes = (long)(intptr_t)arg;
-    struct strand *s = strand__current();
-    size_t usable = (size_t)((uintptr_t)s - (uintptr_t)s->stack_lo);
+    size_t usable = strand__stack_usable(strand__current()->stack);
     CHECK(usable + 4096 >= (size_t)bytes);
     return (void *)(intptr_t)use_stack(bytes);
 }
@@ -293,34 +357,103 @@ static void body_stack_usage(void)
 
 /* ---------------------------------------------------------------- the allocator, directly */
 
-static void body_stack_alloc(void)
+/* The geometry every stack has, whatever guards it: an aligned usable range below its
+ * record, writable from bottom to record, and a fault address in its guard naming it. */
+static void check_one_stack(strand__stack *s, size_t size, int guard, size_t guard_bytes)
 {
     size_t page = (size_t)sysconf(_SC_PAGESIZE);
-    /* default size: carved from a guarded slab in a fresh process */
-    struct strand *s = strand__stack_alloc(0);
+    CHECK_EQ(s->guard, guard);
+    CHECK_EQ(s->size, size);
+    CHECK_EQ((uintptr_t)s->lo % 16, 0);
+    CHECK(strand__stack_usable(s) >= size - 2 * page);
+    CHECK(strand__stack_check(s));
+    if (guard != STRAND__GUARD_CANARY) {
+        CHECK(strand__stack_find((char *)s->lo - 1) == s);
+        CHECK(strand__stack_find((char *)s->lo - guard_bytes) == s);
+    }
+    CHECK(strand__stack_find((char *)s->lo + 8 * page) == NULL);
+    CHECK(strand__stack_find(&page) == NULL);
+    memset(s->lo, 0x5a, strand__stack_usable(s));
+}
+
+/* The guard really stops a write: in a child, write just below the usable range. */
+static void check_guard_faults(strand__stack *s, size_t below)
+{
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0) {
+        signal(SIGSEGV, SIG_DFL);
+        ((volatile char *)s->lo)[-(ptrdiff_t)below] = 1;
+        _exit(0);
+    }
+    int st = 0;
+    waitpid(pid, &st, 0);
+    CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGSEGV);
+}
+
+/* Guard regions (the default on this kernel): every stack guarded, GUARD_REGION_BYTES wide,
+ * at one mapping per slab of 64. */
+static void body_stack_alloc(void)
+{
+    int mode = strand__stack_guard_mode();
+    printf("    guard mode: %s\n", mode == STRAND__GUARD_REGION ? "guard regions" : "guard pages");
+    if (mode != STRAND__GUARD_REGION) {
+        printf("    (this kernel has no MADV_GUARD_INSTALL: only the fallback is tested)\n");
+        return;
+    }
+    strand__stack *s = strand__stack_alloc(0);
     CHECK(s != NULL);
     if (!s)
         return;
-    CHECK(s->guarded);
-    CHECK_EQ(s->stack_size, STRAND__STACK_DEFAULT);
-    CHECK_EQ((uintptr_t)s->stack_lo % 16, 0);
-    CHECK((uintptr_t)s - (uintptr_t)s->stack_lo >= STRAND__STACK_DEFAULT - 2 * page);
-    CHECK(strand__stack_check(s));
-    /* a fault address in its guard page names it; one inside the stack does not */
-    CHECK(strand__stack_find((char *)s->stack_lo - 1) == s);
-    CHECK(strand__stack_find((char *)s->stack_lo - page) == s);
-    CHECK(strand__stack_find((char *)s->stack_lo + 8 * page) == NULL);
-    CHECK(strand__stack_find(&page) == NULL);
-    /* the stack is writable from its bottom to its control block */
-    memset(s->stack_lo, 0x5a, (size_t)((uintptr_t)s - (uintptr_t)s->stack_lo));
-
-    /* a custom size gets a mapping of its own, guarded too */
-    struct strand *big = strand__stack_alloc(1024 * 1024);
+    check_one_stack(s, STRAND__STACK_DEFAULT, STRAND__GUARD_REGION, STRAND__GUARD_REGION_BYTES);
+    check_guard_faults(s, 1);
+    check_guard_faults(s, STRAND__GUARD_REGION_BYTES - 8);
+    strand__stack *big = strand__stack_alloc(1024 * 1024);
     CHECK(big != NULL);
     if (big) {
-        CHECK(big->guarded);
-        CHECK_EQ(big->stack_size, 1024 * 1024);
-        CHECK(strand__stack_find((char *)big->stack_lo - 1) == big);
+        check_one_stack(big, 1024 * 1024, STRAND__GUARD_REGION, STRAND__GUARD_REGION_BYTES);
+        check_guard_faults(big, STRAND__GUARD_REGION_BYTES / 2);
+        strand__stack_free(big);
+    }
+    strand__stack_free(s);
+    /* Far past the old guard-page budget: still all guarded, few mappings. */
+    enum { MAX = 40000 };
+    strand__stack **all = calloc(MAX, sizeof *all);
+    CHECK(all != NULL);
+    long maps0 = count_maps();
+    int n = 0;
+    while (n < MAX && (all[n] = strand__stack_alloc(0)) != NULL)
+        CHECK_EQ(all[n++]->guard, STRAND__GUARD_REGION);
+    CHECK_EQ(n, MAX);
+    long maps1 = count_maps();
+    struct strand_stats st;
+    strand_stats(&st);
+    printf("    %d stacks: %llu guarded, %llu canaried, mappings %ld -> %ld\n", n,
+           (unsigned long long)st.stacks_guarded, (unsigned long long)st.stacks_canary, maps0,
+           maps1);
+    CHECK_EQ(st.stacks_canary, 0);
+    CHECK(maps1 <= maps0 + MAX / 64 + 16);
+    for (int i = 0; i < n; i++)
+        strand__stack_free(all[i]);
+    free(all);
+}
+
+/* The fallback (STRAND_GUARD_FALLBACK=1, or a kernel without guard regions): guard pages
+ * while the mapping budget lasts, then canaries the check sees overwritten. */
+static void body_stack_alloc_fallback(void)
+{
+    CHECK_EQ(strand__stack_guard_mode(), STRAND__GUARD_PAGE);
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    strand__stack *s = strand__stack_alloc(0);
+    CHECK(s != NULL);
+    if (!s)
+        return;
+    check_one_stack(s, STRAND__STACK_DEFAULT, STRAND__GUARD_PAGE, page);
+    check_guard_faults(s, 1);
+    strand__stack *big = strand__stack_alloc(1024 * 1024);
+    CHECK(big != NULL);
+    if (big) {
+        check_one_stack(big, 1024 * 1024, STRAND__GUARD_PAGE, page);
         strand__stack_free(big);
     }
     strand__stack_free(s);
@@ -328,29 +461,28 @@ static void body_stack_alloc(void)
     /* Exhaust the guard budget: past it stacks are canaried, and the canary check sees a
      * write below the usable stack. */
     enum { MAX = 60000 };
-    struct strand **all = calloc(MAX, sizeof *all);
+    strand__stack **all = calloc(MAX, sizeof *all);
     CHECK(all != NULL);
-    struct strand *canaried = NULL;
+    strand__stack *canaried = NULL;
     int n = 0;
     while (n < MAX && !canaried) {
-        struct strand *t = strand__stack_alloc(0);
+        strand__stack *t = strand__stack_alloc(0);
         if (!t)
             break;
         all[n++] = t;
-        if (!t->guarded)
+        if (t->guard == STRAND__GUARD_CANARY)
             canaried = t;
     }
     CHECK(canaried != NULL);
     if (canaried) {
         CHECK(strand__stack_check(canaried));
-        volatile char *below = (volatile char *)canaried->stack_lo - 5;
+        volatile char *below = (volatile char *)canaried->lo - 5;
         char keep = *below;
         *below = (char)(keep ^ 0x40);
         CHECK(!strand__stack_check(canaried));
         *below = keep;
         CHECK(strand__stack_check(canaried));
-        memset(canaried->stack_lo, 0x5a,
-               (size_t)((uintptr_t)canaried - (uintptr_t)canaried->stack_lo));
+        memset(canaried->lo, 0x5a, strand__stack_usable(canaried));
         CHECK(strand__stack_check(canaried)); /* using the whole stack is fine */
         struct strand_stats st;
         strand_stats(&st);
@@ -373,11 +505,12 @@ static void body_stack_alloc(void)
  */
 static void *check_own_stack(void *arg)
 {
-    struct strand *s = strand__current();
-    CHECK(s->stack_lo != NULL);
-    CHECK_EQ(s->stack_size, STRAND__STACK_DEFAULT);
-    CHECK((uintptr_t)&s > (uintptr_t)s->stack_lo && (uintptr_t)&s < (uintptr_t)s);
-    CHECK(s->guarded || strand__stack_check(s));
+    strand__stack *s = strand__current()->stack;
+    CHECK(s->lo != NULL);
+    CHECK_EQ(s->size, STRAND__STACK_DEFAULT);
+    CHECK((uintptr_t)&s > (uintptr_t)s->lo && (uintptr_t)&s < (uintptr_t)s);
+    CHECK(atomic_load(&s->owner) == strand__current());
+    CHECK(s->guard != STRAND__GUARD_CANARY || strand__stack_check(s));
     use_stack(32 * 1024);
     return arg;
 }
@@ -489,7 +622,9 @@ static void body_no_growth(void)
 
 /* ---------------------------------------------------------------- a million alive */
 
-static int million_needs_canary = 1;
+/* 1: the fallback, which must go past its guard budget; 0: guard regions, where every
+ * stack must be guarded. */
+static int million_needs_canary = 0;
 
 static void *million_main(void *arg)
 {
@@ -529,6 +664,8 @@ static void *million_main(void *arg)
     CHECK(st.active >= (uint64_t)n);
     if (million_needs_canary)
         CHECK(st.stacks_canary > 0); /* past the guard budget */
+    else if (strand__stack_guard_mode() == STRAND__GUARD_REGION)
+        CHECK_EQ(st.stacks_canary, 0); /* every stack guarded */
     CHECK_EQ(strand_wg_done(&hold), 0);
     for (long i = 0; i < n; i++)
         CHECK_EQ(strand_join(ids[i], NULL), 0);
@@ -540,29 +677,59 @@ static void *million_main(void *arg)
 static void body_million_alive(void)
 {
 #if defined(STRAND_TSAN)
-    million_needs_canary = 0; /* TSan: at most 8,128 fibers (threads) at once */
-    run_main(million_main, (void *)(intptr_t)4000);
+    run_main(million_main, (void *)(intptr_t)4000); /* TSan: at most 8,128 fibers at once */
 #else
     run_main(million_main, (void *)(intptr_t)test_scale(1000000, 200000));
 #endif
 }
 
+/* The fallback past its guard budget: 200,000 strands, most of them canaried. */
+static void body_million_alive_fallback(void)
+{
+#if defined(STRAND_TSAN)
+    run_main(million_main, (void *)(intptr_t)4000);
+#else
+    million_needs_canary = 1;
+    run_main(million_main, (void *)(intptr_t)test_scale(200000, 100000));
+#endif
+}
+
+#define FALLBACK_TEST(name, timeout_s, cond)                                              \
+    static void test_##name(void **state)                                                \
+    {                                                                                    \
+        (void)state;                                                                     \
+        if (cond)                                                                        \
+            skip();                                                                      \
+        body_spec b = {.body = body_##name,                                              \
+                       .cfg = {.workers = 2, .no_signals = 1},                           \
+                       .init = 1,                                                        \
+                       .env = "STRAND_GUARD_FALLBACK=1"};                                \
+        test_child c;                                                                    \
+        run_spec(#name, &b, (timeout_s), &c);                                            \
+    }
+
 BODY_TEST(stack_usage, 2, 60)
 BODY_TEST_UNLESS(stack_alloc, 2, 120, test_under_valgrind()) /* too many mappings */
 BODY_TEST(no_growth, 2, 240)
 BODY_TEST_UNLESS(million_alive, 2, 280, test_under_valgrind())
+FALLBACK_TEST(stack_alloc_fallback, 120, test_under_valgrind())
+FALLBACK_TEST(million_alive_fallback, 200, test_under_valgrind())
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_overflow_guarded),
+        cmocka_unit_test(test_overflow_guarded_fallback),
+        cmocka_unit_test(test_overflow_sparse_frames),
         cmocka_unit_test(test_overflow_guarded_custom_size),
         cmocka_unit_test(test_overflow_canary),
         cmocka_unit_test(test_stack_usage),
         cmocka_unit_test(test_stack_alloc),
+        cmocka_unit_test(test_stack_alloc_fallback),
         cmocka_unit_test(test_cold_stacks),
         cmocka_unit_test(test_no_growth),
         cmocka_unit_test(test_million_alive),
+        cmocka_unit_test(test_million_alive_fallback),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -178,8 +178,10 @@ class StrandBt(gdb.Command):
             w = _running_on().get(int(s))
             raise gdb.GdbError("strand %d is running%s: select its thread and use bt" % (
                 sid, " on worker %d" % w if w is not None else ""))
-        lo = int(s["stack_lo"])
-        hi = int(s)  # the control block sits at the top of the stack
+        if int(s["stack"]) == 0:
+            raise gdb.GdbError("strand %d has not run yet: it has no stack" % sid)
+        lo = int(s["stack"]["lo"])
+        hi = int(s["stack"])  # the stack's record sits at the top of its usable memory
         fp, pc = _ctx_regs(s)
         inf = gdb.selected_inferior()
         ptr = gdb.lookup_type("void").pointer().sizeof

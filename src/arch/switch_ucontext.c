@@ -27,9 +27,16 @@ static void trampoline(unsigned ehi, unsigned elo, unsigned ahi, unsigned alo)
     abort(); /* an entry never returns */
 }
 
-void strand__ctx_make(strand__ctx *c, void *lo, size_t size, strand__ctx_entry entry, void *arg)
+void strand__ctx_prepare(strand__ctx *c, strand__ctx_entry entry, void *arg)
 {
-    uintptr_t e = (uintptr_t)*(void **)&entry, a = (uintptr_t)arg;
+    c->entry = entry;
+    c->arg = arg;
+}
+
+void strand__ctx_place(strand__ctx *c, void *lo, size_t size)
+{
+    strand__ctx_entry entry = c->entry;
+    uintptr_t e = (uintptr_t)*(void **)&entry, a = (uintptr_t)c->arg;
     getcontext(&c->uc);
     c->uc.uc_stack.ss_sp = lo;
     c->uc.uc_stack.ss_size = size;
