@@ -167,7 +167,7 @@ struct strand {
     strand__ctx ctx;                 /* saved registers while switched out */
     _Atomic int state;               /* enum strand__state (see "Parking") */
     uint8_t     prio;                /* enum strand_priority */
-    uint8_t     spawned_by_strand;   /* a child of a running strand: work-first queueing */
+    uint8_t     spare_flags;
     uint8_t     detached_at_spawn;
     uint8_t     reserved_stack;      /* holds a default-stack credit (stack.c), not a stack */
     int16_t     pinned;              /* worker index, or -1 */

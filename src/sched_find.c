@@ -3,6 +3,9 @@
  * poller, the global queue, stealing from the other workers while "spinning", and finally
  * going idle (the sleep itself and the wake protocol are in sched_idle.c).
  *
+ * A thief takes half of a victim's ring, else the oldest entry of its spawn deque (work-first:
+ * the child nearest the root of a spawn tree, the biggest piece of work), else its run next.
+ *
  * Invariants. Only the worker itself runs these on its own struct (its rings' producer side,
  * rng, tick, spinning); other workers' rings are only read or grabbed from (the consumer
  * side, by CAS) and their "run next" slot only emptied by exchange. A worker steals a strand
@@ -56,6 +59,11 @@ static struct strand *steal(struct strand__worker *w, bool take_runnext)
                 strand__sched_push(w, batch[j], false);
             return batch[got - 1];
         }
+        struct strand *child = strand__deque_steal(&v->spawned); /* its oldest child */
+        if (child) {
+            strand__worker_stat(w, STRAND__STAT_STEALS, 1);
+            return child;
+        }
         if (take_runnext && atomic_load_explicit(&v->runnext, memory_order_relaxed)) {
             struct strand *s = atomic_exchange_explicit(&v->runnext, NULL, memory_order_acq_rel);
             if (s) {
@@ -75,7 +83,8 @@ bool strand__sched_work_anywhere(struct strand__worker *w)
         return true;
     for (int i = 0; i < strand__nworkers; i++) {
         struct strand__worker *v = strand__workers[i];
-        if (atomic_load_explicit(&v->runnext, memory_order_relaxed))
+        if (atomic_load_explicit(&v->runnext, memory_order_relaxed) ||
+            !strand__deque_empty(&v->spawned))
             return true;
         for (int p = 0; p < STRAND__PRIOS; p++)
             if (!strand__runq_empty(&v->q[p]))

@@ -73,6 +73,8 @@ STRAND__NOINLINE struct strand *strand__sched_local_pop_slow(struct strand__work
         s = strand__runq_get(&w->q[p]);
         if (s)
             return s;
+        if (p == STRAND_PRIO_NORMAL && (s = strand__deque_pop(&w->spawned)))
+            return s;
         if (p != STRAND_PRIO_NORMAL)
             w->prio_mask &= ~(1u << p);
     }

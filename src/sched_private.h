@@ -65,6 +65,7 @@ struct strand__worker {
     _Atomic(struct strand *) current;
     _Atomic(struct strand *) runnext;
     strand__runq     q[STRAND__PRIOS];
+    strand__deque    spawned;     /* children of its strands, work-first (sched_runq.h) */
     unsigned         prio_mask;   /* owner's hint: which non-normal queues may hold work */
     strand__spinlock inbox_lock;  /* strands pinned to this worker */
     struct strand   *inbox_head, *inbox_tail;
@@ -211,7 +212,16 @@ static inline void strand__sched_make_runnable(struct strand *s, bool spawn)
     struct strand__worker *w = sched_worker();
     if (w && spawn && w->host)
         w = NULL;
-    if (strand__sched_push(w, s, w && sched_current() != NULL))
+    bool from_strand = w && sched_current() != NULL;
+    /* Work-first: a running strand's child goes on its worker's spawn deque (run newest
+     * first here, stolen oldest first elsewhere); priorities, pinned strands and the
+     * deterministic mode keep the rings. A woken strand goes to "run next" as before. */
+    if (spawn && from_strand && s->prio == STRAND_PRIO_NORMAL && s->pinned < 0 &&
+        !strand__sched.seeded && strand__deque_push(&w->spawned, s)) {
+        strand__wakep();
+        return;
+    }
+    if (strand__sched_push(w, s, from_strand && !spawn))
         strand__wakep();
 }
 
@@ -226,8 +236,15 @@ static inline struct strand *strand__sched_local_pop(struct strand__worker *w)
             return s;
     }
     if (STRAND__LIKELY(w->prio_mask == 0 && !strand__sched.seeded && (w->tick % 31) != 0 &&
-                       !atomic_load_explicit(&w->inbox_n, memory_order_relaxed)))
-        return strand__runq_get(&w->q[STRAND_PRIO_NORMAL]);
+                       !atomic_load_explicit(&w->inbox_n, memory_order_relaxed))) {
+        /* Spawned children first (work-first), but every 16th pick the ring's oldest: a
+         * strand that keeps spawning cannot starve the woken and yielding ones. */
+        if ((w->tick & 15) != 0 && (s = strand__deque_pop(&w->spawned)))
+            return s;
+        if ((s = strand__runq_get(&w->q[STRAND_PRIO_NORMAL])))
+            return s;
+        return strand__deque_pop(&w->spawned);
+    }
     s = strand__sched_local_pop_slow(w);
     if (s)
         return s;

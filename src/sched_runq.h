@@ -97,4 +97,89 @@ static inline void strand__runq_shuffle(strand__runq *q, uint64_t *rng)
     atomic_store_explicit(&q->buf[k % STRAND__RUNQ_SIZE], a, memory_order_relaxed);
 }
 
+/* ------------------------------------------------------------------ the spawn deque
+ *
+ * Children spawned by a running strand, work-first (the Cilk / Chase-Lev discipline): the
+ * owner pushes and pops at `bottom` (newest first: running the child the parent just made
+ * keeps a spawn tree depth-first, so a worker's live stacks are bounded by the depth of the
+ * tree instead of its width), thieves take from `top` (oldest first: the biggest subtrees).
+ * Fixed size, no growth: a full deque makes the caller use the ring.
+ *
+ * Ordering, as in Le, Pop, Cohen and Zappa Nardelli's C11 Chase-Lev: the owner's pop stores
+ * bottom - 1, then a seq_cst fence, then reads top; a thief reads top, a seq_cst fence, then
+ * bottom. Of an owner and a thief both reaching for the last entry, at least one sees the
+ * other's write, and the CAS on `top` picks the one that gets it. A slot is rewritten only by
+ * push, which checks bottom - top < size against an acquire load of top, so a thief that read
+ * a slot before its CAS succeeded read the entry that CAS claims. Indexes are free-running
+ * unsigned counters, compared through their signed difference. */
+
+#define STRAND__DEQUE_SIZE 256 /* a power of two */
+
+typedef struct strand__deque {
+    _Alignas(STRAND__CACHELINE) atomic_uint top;    /* thieves, by CAS (and the owner's last) */
+    _Alignas(STRAND__CACHELINE) atomic_uint bottom; /* owner only */
+    _Atomic(struct strand *) buf[STRAND__DEQUE_SIZE];
+} strand__deque;
+
+/* Owner only. false when full. */
+static inline bool strand__deque_push(strand__deque *d, struct strand *s)
+{
+    unsigned b = atomic_load_explicit(&d->bottom, memory_order_relaxed);
+    unsigned t = atomic_load_explicit(&d->top, memory_order_acquire);
+    if (b - t >= STRAND__DEQUE_SIZE)
+        return false;
+    atomic_store_explicit(&d->buf[b % STRAND__DEQUE_SIZE], s, memory_order_relaxed);
+    /* release: a thief that sees the new bottom sees the slot and the strand */
+    atomic_store_explicit(&d->bottom, b + 1, memory_order_release);
+    return true;
+}
+
+/* Owner only: the newest entry, or NULL. */
+static inline struct strand *strand__deque_pop(strand__deque *d)
+{
+    unsigned b = atomic_load_explicit(&d->bottom, memory_order_relaxed);
+    unsigned t = atomic_load_explicit(&d->top, memory_order_relaxed);
+    if ((int)(b - t) <= 0)
+        return NULL; /* a cheap early out: only the owner makes it non-empty */
+    b--;
+    atomic_store_explicit(&d->bottom, b, memory_order_relaxed);
+    atomic_thread_fence(memory_order_seq_cst);
+    t = atomic_load_explicit(&d->top, memory_order_relaxed);
+    if ((int)(b - t) < 0) { /* a thief took the last one */
+        atomic_store_explicit(&d->bottom, b + 1, memory_order_relaxed);
+        return NULL;
+    }
+    struct strand *s = atomic_load_explicit(&d->buf[b % STRAND__DEQUE_SIZE], memory_order_relaxed);
+    if (b != t)
+        return s;
+    /* The last entry: race the thieves for it. */
+    if (!atomic_compare_exchange_strong_explicit(&d->top, &t, t + 1, memory_order_seq_cst,
+                                                 memory_order_relaxed))
+        s = NULL;
+    atomic_store_explicit(&d->bottom, b + 1, memory_order_relaxed);
+    return s;
+}
+
+/* Any thread but the owner: the oldest entry, or NULL (empty, or lost a race). */
+static inline struct strand *strand__deque_steal(strand__deque *d)
+{
+    unsigned t = atomic_load_explicit(&d->top, memory_order_acquire);
+    atomic_thread_fence(memory_order_seq_cst);
+    unsigned b = atomic_load_explicit(&d->bottom, memory_order_acquire);
+    if ((int)(b - t) <= 0)
+        return NULL;
+    struct strand *s = atomic_load_explicit(&d->buf[t % STRAND__DEQUE_SIZE], memory_order_relaxed);
+    if (!atomic_compare_exchange_strong_explicit(&d->top, &t, t + 1, memory_order_seq_cst,
+                                                 memory_order_relaxed))
+        return NULL;
+    return s;
+}
+
+static inline bool strand__deque_empty(strand__deque *d)
+{
+    unsigned t = atomic_load_explicit(&d->top, memory_order_acquire);
+    unsigned b = atomic_load_explicit(&d->bottom, memory_order_acquire);
+    return (int)(b - t) <= 0;
+}
+
 #endif

@@ -296,8 +296,48 @@ static int install_guards(uintptr_t base, size_t stride, uint32_t count)
     return 0;
 }
 
-/* Map a slab of default-size stacks, put them on the clean list and their credits in
- * `spare`. Called under pool_lock. */
+/* Slabs whose stacks have not all been handed out yet: never touched, so they are handed
+ * out from here rather than linked on a list (a link would touch every stack's page). */
+typedef struct fresh_run {
+    uintptr_t base;
+    uint32_t  stride;
+    uint32_t  left;   /* regions not handed out, at the top of the slab */
+    uint8_t   guard;
+} fresh_run;
+static fresh_run *fresh;
+static size_t nfresh, fresh_cap;
+
+static bool fresh_push_locked(fresh_run r)
+{
+    if (nfresh == fresh_cap) {
+        size_t cap = fresh_cap ? fresh_cap * 2 : 16;
+        fresh_run *f = realloc(fresh, cap * sizeof *f);
+        if (!f)
+            return false;
+        fresh = f;
+        fresh_cap = cap;
+    }
+    fresh[nfresh++] = r;
+    return true;
+}
+
+static strand__stack *fresh_take_locked(void)
+{
+    if (!nfresh)
+        return NULL;
+    fresh_run *r = &fresh[nfresh - 1];
+    uintptr_t region = r->base + (uintptr_t)(SLAB_STACKS - r->left) * r->stride;
+    int guard = r->guard;
+    size_t stride = r->stride;
+    if (--r->left == 0)
+        nfresh--;
+    if (guard == STRAND__GUARD_CANARY)
+        write_canary(region);
+    return rec_setup(region, stride, guard, false);
+}
+
+/* Map a slab of default-size stacks, make them available (a fresh run) and put their
+ * credits in `spare`. Called under pool_lock. */
 static bool slab_new(void)
 {
     budget_init();
@@ -332,12 +372,15 @@ static bool slab_new(void)
     atomic_fetch_add_explicit(&bytes_held, len, memory_order_relaxed);
     atomic_fetch_add_explicit(guard != STRAND__GUARD_CANARY ? &n_guarded : &n_canary, SLAB_STACKS,
                               memory_order_relaxed);
-    /* Pushed highest first, so the lowest region is handed out first. */
-    for (uint32_t i = SLAB_STACKS; i-- > 0;) {
-        uintptr_t region = base + (uintptr_t)i * stride;
-        if (guard == STRAND__GUARD_CANARY)
-            write_canary(region);
-        list_push(&clean, rec_setup(region, stride, guard, false));
+    /* Its stacks are handed out from the run, lowest first, and written (record, canary)
+     * only then: mapping a slab touches none of its pages. */
+    if (!fresh_push_locked((fresh_run){base, (uint32_t)stride, SLAB_STACKS, (uint8_t)guard})) {
+        for (uint32_t i = SLAB_STACKS; i-- > 0;) { /* no room for the run: write them now */
+            uintptr_t region = base + (uintptr_t)i * stride;
+            if (guard == STRAND__GUARD_CANARY)
+                write_canary(region);
+            list_push(&clean, rec_setup(region, stride, guard, false));
+        }
     }
     /* relaxed: a count only; the stacks themselves change hands under pool_lock */
     atomic_fetch_add_explicit(&spare, SLAB_STACKS, memory_order_relaxed);
@@ -389,7 +432,8 @@ static strand__stack *pool_take_locked(void)
 {
     strand__stack *s;
     for (int tries = 0; tries < 2; tries++) {
-        if ((s = list_pop(&young)) || (s = list_pop(&old)) || (s = list_pop(&clean)))
+        if ((s = list_pop(&young)) || (s = list_pop(&old)) || (s = list_pop(&clean)) ||
+            (s = fresh_take_locked()))
             return s;
         if (cold_count) {
             cold_stack c = cold[--cold_count];
@@ -407,7 +451,8 @@ static strand__stack *pool_take(strand__stack_cache *c)
 {
     pthread_mutex_lock(&pool_lock);
     strand__stack *s = pool_take_locked();
-    for (int i = 0; c && s && i < CACHE_BATCH && (young.head || old.head || clean.head); i++)
+    for (int i = 0; c && s && i < CACHE_BATCH && (young.head || old.head || clean.head || nfresh);
+         i++)
         c->v[c->n++] = pool_take_locked();
     pthread_mutex_unlock(&pool_lock);
     return s;

@@ -2,7 +2,8 @@
  * test_runq.c - the per-worker run queue (src/sched_runq.h) on its own, without a runtime:
  * FIFO order, a full ring refusing a put (the caller's overflow path), a grab taking the
  * older half, and the owner pushing and popping against several thieves grabbing, many
- * times over, with every strand taken exactly once.
+ * times over, with every strand taken exactly once; the same for the spawn deque (owner
+ * newest first, thieves oldest first).
  *
  * The ring only stores pointers: the "strands" here are addresses of bytes of a token array
  * (never dereferenced), so the test can tell which was taken how often.
@@ -203,6 +204,108 @@ static void test_owner_vs_thieves(void **state)
     free(r.q);
 }
 
+/* ---------------------------------------------------------------- the spawn deque */
+
+static strand__deque *deque_new(void)
+{
+    strand__deque *d = aligned_alloc(STRAND__CACHELINE, sizeof *d);
+    assert_non_null(d);
+    memset(d, 0, sizeof *d);
+    return d;
+}
+
+/* The owner pops newest first, a thief steals oldest first; a full deque refuses. */
+static void test_deque_order(void **state)
+{
+    (void)state;
+    strand__deque *d = deque_new();
+    assert_null(strand__deque_pop(d));
+    assert_null(strand__deque_steal(d));
+    for (size_t i = 0; i < 10; i++)
+        assert_true(strand__deque_push(d, tok(i)));
+    assert_ptr_equal(strand__deque_pop(d), tok(9));
+    assert_ptr_equal(strand__deque_steal(d), tok(0));
+    assert_ptr_equal(strand__deque_pop(d), tok(8));
+    assert_ptr_equal(strand__deque_steal(d), tok(1));
+    for (size_t i = 7; i >= 2; i--)
+        assert_ptr_equal(strand__deque_pop(d), tok(i));
+    assert_true(strand__deque_empty(d));
+    assert_null(strand__deque_pop(d));
+    for (size_t i = 0; i < STRAND__DEQUE_SIZE; i++)
+        assert_true(strand__deque_push(d, tok(i)));
+    assert_false(strand__deque_push(d, tok(STRAND__DEQUE_SIZE)));
+    assert_ptr_equal(strand__deque_steal(d), tok(0));
+    assert_true(strand__deque_push(d, tok(STRAND__DEQUE_SIZE))); /* wrapped around */
+    assert_ptr_equal(strand__deque_pop(d), tok(STRAND__DEQUE_SIZE));
+    for (size_t i = 1; i < STRAND__DEQUE_SIZE; i++)
+        assert_ptr_equal(strand__deque_steal(d), tok(i));
+    assert_true(strand__deque_empty(d));
+    free(d);
+}
+
+typedef struct drace {
+    strand__deque *d;
+    race           r;
+} drace;
+
+static void *deque_thief(void *arg)
+{
+    drace *dr = arg;
+    while (!atomic_load(&dr->r.done) || !strand__deque_empty(dr->d)) {
+        struct strand *s = strand__deque_steal(dr->d);
+        if (s)
+            take(&dr->r, s);
+    }
+    return NULL;
+}
+
+/* The owner pushes every token once and pops often (down to the last entry, where it races
+ * the thieves for it); every token is taken exactly once. */
+static void test_deque_owner_vs_thieves(void **state)
+{
+    (void)state;
+    test_deadline(90);
+    int rounds = (int)test_scale(40, 8);
+    size_t n = (size_t)test_scale(200000, 20000);
+    drace dr = { .d = deque_new(), .r = { .n = n } };
+    dr.r.taken = calloc(n, sizeof *dr.r.taken);
+    assert_non_null(dr.r.taken);
+    for (int round = 0; round < rounds; round++) {
+        memset(dr.d, 0, sizeof *dr.d);
+        memset((void *)dr.r.taken, 0, n * sizeof *dr.r.taken);
+        atomic_store(&dr.r.ntaken, 0);
+        atomic_store(&dr.r.done, 0);
+        pthread_t th[THIEVES];
+        for (int i = 0; i < THIEVES; i++)
+            assert_int_equal(pthread_create(&th[i], NULL, deque_thief, &dr), 0);
+        for (size_t i = 0; i < n; i++) {
+            while (!strand__deque_push(dr.d, tok(i))) {
+                struct strand *s = strand__deque_pop(dr.d);
+                if (s)
+                    take(&dr.r, s);
+            }
+            for (size_t k = 0; k < (i % 3); k++) {
+                struct strand *s = strand__deque_pop(dr.d);
+                if (s)
+                    take(&dr.r, s);
+            }
+        }
+        atomic_store(&dr.r.done, 1);
+        for (int i = 0; i < THIEVES; i++)
+            pthread_join(th[i], NULL);
+        struct strand *s;
+        while ((s = strand__deque_pop(dr.d)))
+            take(&dr.r, s);
+        for (size_t i = 0; i < n; i++)
+            if (atomic_load(&dr.r.taken[i]) != 1)
+                fail_msg("round %d: token %zu taken %u times", round, i,
+                         (unsigned)atomic_load(&dr.r.taken[i]));
+        assert_int_equal(atomic_load(&dr.r.ntaken), n);
+    }
+    free((void *)dr.r.taken);
+    free(dr.d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -210,6 +313,8 @@ int main(void)
         cmocka_unit_test(test_full_and_grab),
         cmocka_unit_test(test_shuffle_keeps_the_set),
         cmocka_unit_test(test_owner_vs_thieves),
+        cmocka_unit_test(test_deque_order),
+        cmocka_unit_test(test_deque_owner_vs_thieves),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -3,7 +3,8 @@
  * once, work stealing over every run-queue length up to its capacity, a million spawns from
  * two outside threads, wake-up latency of an idle worker, no CPU while every strand waits,
  * priorities without starvation, pinning, the deterministic (seeded) mode, a park/wake
- * hammer across workers (also racing timeouts), and strand_maybe_yield.
+ * hammer across workers (also racing timeouts), strand_maybe_yield, and work-first spawning
+ * (children newest first, a spawn tree depth-first).
  *
  * Structure: every test body runs in a forked child with a runtime of the shape it asks for
  * (workers = 2 unless stated); the parent never starts a runtime. Results a parent needs to
@@ -33,6 +34,53 @@ static int my_worker(void)
 }
 
 static const int64_t SEC = 1000000000LL;
+
+/* ---------------------------------------------------------------- work-first spawning */
+
+/* On one worker, children spawned by a running strand run newest first (the spawn deque),
+ * and a spawn tree runs depth-first: a child's own children run before its siblings. */
+static char wf_log[64];
+static atomic_int wf_n;
+
+static void *wf_leaf(void *arg)
+{
+    int k = atomic_fetch_add(&wf_n, 1);
+    if (k < (int)sizeof wf_log - 1)
+        wf_log[k] = (char)(intptr_t)arg;
+    return NULL;
+}
+
+static void *wf_child(void *arg)
+{
+    wf_leaf(arg);
+    char c = (char)(intptr_t)arg;
+    int64_t kids[2];
+    for (int i = 0; i < 2; i++) /* 'A' spawns '1' then '2', 'B' '3' and '4', ... */
+        CHECK((kids[i] = strand_spawn(wf_leaf, (void *)(intptr_t)('1' + 2 * (c - 'A') + i))) > 0);
+    for (int i = 0; i < 2; i++)
+        CHECK_EQ(strand_join(kids[i], NULL), 0);
+    return NULL;
+}
+
+static void *wf_main(void *arg)
+{
+    (void)arg;
+    int64_t ids[3];
+    for (int i = 0; i < 3; i++)
+        CHECK((ids[i] = strand_spawn(wf_child, (void *)(intptr_t)('A' + i))) > 0);
+    for (int i = 0; i < 3; i++)
+        CHECK_EQ(strand_join(ids[i], NULL), 0);
+    return NULL;
+}
+
+static void body_work_first(void)
+{
+    run_main(wf_main, NULL);
+    wf_log[atomic_load(&wf_n)] = '\0';
+    fprintf(stderr, "work-first order: %s\n", wf_log);
+    /* C (the newest) runs first, then its own children, newest first, before B. */
+    CHECK(strcmp(wf_log, "C65B43A21") == 0);
+}
 
 /* ---------------------------------------------------------------- all workers at once */
 
@@ -858,6 +906,7 @@ static void test_wake_latency(void **state)
 }
 
 BODY_TEST(all_workers_run, 2, 60)
+BODY_TEST(work_first, 1, 60)
 BODY_TEST(steal_every_length, 2, 120)
 BODY_TEST(outside_spawns, 2, 240)
 BODY_TEST(idle_cpu, 2, 30)
@@ -871,6 +920,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_all_workers_run),
+        cmocka_unit_test(test_work_first),
         cmocka_unit_test(test_steal_every_length),
         cmocka_unit_test(test_outside_spawns),
         cmocka_unit_test(test_wake_latency),

@@ -620,6 +620,38 @@ static void body_no_growth(void)
 #endif
 }
 
+/* ---------------------------------------------------------------- spawned, not run */
+
+/* Strands spawned but not run yet hold a descriptor and no stack: on one worker, a strand
+ * that spawns 100,000 children without yielding grows RSS by about a descriptor and an id
+ * slot each (a stack page each would be 400 MiB). */
+static void *unrun_main(void *arg)
+{
+    long n = (long)(intptr_t)arg;
+    int64_t *ids = malloc((size_t)n * sizeof *ids);
+    CHECK(ids != NULL);
+    if (!ids)
+        return NULL;
+    memset(ids, 0, (size_t)n * sizeof *ids); /* its own pages are in rss0 */
+    long rss0 = rss_kib();
+    for (long i = 0; i < n; i++)
+        CHECK((ids[i] = strand_spawn(nothing, NULL)) > 0);
+    long rss1 = rss_kib();
+    double per = (double)(rss1 - rss0) * 1024.0 / (double)n;
+    printf("    %ld strands spawned, none run: RSS +%ld KiB (%.0f bytes each)\n", n, rss1 - rss0,
+           per);
+    CHECK(per < 1024);
+    for (long i = 0; i < n; i++)
+        CHECK_EQ(strand_join(ids[i], NULL), 0);
+    free(ids);
+    return NULL;
+}
+
+static void body_unrun_hold_no_stack(void)
+{
+    run_main(unrun_main, (void *)(intptr_t)test_scale(100000, 20000));
+}
+
 /* ---------------------------------------------------------------- a million alive */
 
 /* 1: the fallback, which must go past its guard budget; 0: guard regions, where every
@@ -711,6 +743,7 @@ static void body_million_alive_fallback(void)
 BODY_TEST(stack_usage, 2, 60)
 BODY_TEST_UNLESS(stack_alloc, 2, 120, test_under_valgrind()) /* too many mappings */
 BODY_TEST(no_growth, 2, 240)
+BODY_TEST(unrun_hold_no_stack, 1, 120)
 BODY_TEST_UNLESS(million_alive, 2, 280, test_under_valgrind())
 FALLBACK_TEST(stack_alloc_fallback, 120, test_under_valgrind())
 FALLBACK_TEST(million_alive_fallback, 200, test_under_valgrind())
@@ -728,6 +761,7 @@ int main(void)
         cmocka_unit_test(test_stack_alloc_fallback),
         cmocka_unit_test(test_cold_stacks),
         cmocka_unit_test(test_no_growth),
+        cmocka_unit_test(test_unrun_hold_no_stack),
         cmocka_unit_test(test_million_alive),
         cmocka_unit_test(test_million_alive_fallback),
     };
