@@ -298,8 +298,7 @@ int strand_dump(int fd)
     o.len = 0;
 
     dump_ctx d = { &o, strand__mono_ns(), 0 };
-    uint64_t active = 0, peak = 0;
-    strand__active_peak(&active, &peak);
+    uint64_t active = strand__active();
     int workers = strand__worker_count();
     out_printf(&o, "=== strand dump: %llu live strands (%llu not tracked: registry full), "
                    "%d workers ===\n", (unsigned long long)active,

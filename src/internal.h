@@ -298,8 +298,9 @@ strand__caches *strand__worker_caches(void);
 /* Counters (sched_counters.c): summed over workers without locks. */
 void     strand__count_spawn(void);
 uint64_t strand__active(void);                 /* spawned - completed */
+/* Every counter; spawned >= completed always holds in one collection (sched_counters.c). */
 void     strand__stats_collect(uint64_t out[STRAND__STAT_COUNT]);
-void     strand__active_peak(uint64_t *active, uint64_t *peak);
+uint64_t strand__peak_with(uint64_t active);    /* the peak, raised to `active` first */
 
 /* Worker introspection for the watchdog and the dump (sched_counters.c). */
 int strand__worker_count(void);

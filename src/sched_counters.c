@@ -5,8 +5,14 @@
  *
  * Each worker counts in its own w->stat[] (written by its thread only, relaxed atomics so
  * any thread may sum them); counts made off any worker, and those of stopped workers, go to
- * `retired` (relaxed RMWs). The sums are not a snapshot: each counter only grows, which is
- * all the readers need (see active_now).
+ * `retired` (relaxed RMWs; release for COMPLETED). The sums are not a snapshot of every
+ * counter at one instant: each counter only grows, which is all the readers need. The one
+ * relation readers rely on is made to hold: `completed` is summed first, with acquire loads
+ * of counters stored with release, so every completion it sees comes after a spawn that the
+ * later sum of `spawned` sees too (the spawner counts before it queues the strand, and the
+ * strand's worker took it from that queue with acquire). Hence spawned >= completed in any
+ * one collection, and active = spawned - completed from the same collection: strand_stats
+ * always shows spawned == completed + active.
  */
 #define STRAND__SCHED_INTERNAL
 #include "sched_private.h"
@@ -22,21 +28,26 @@ void strand__stat_add(int which, uint64_t n)
     if (w)
         strand__worker_stat(w, which, n);
     else
-        atomic_fetch_add_explicit(&retired[which], n, memory_order_relaxed);
+        atomic_fetch_add_explicit(&retired[which], n, memory_order_release);
 }
 
 static uint64_t stat_sum(int which)
 {
-    uint64_t v = atomic_load_explicit(&retired[which], memory_order_relaxed);
+    /* acquire: see the header comment (what a completion seen implies) */
+    uint64_t v = atomic_load_explicit(&retired[which], memory_order_acquire);
     for (int i = 0; i < strand__nworkers; i++)
-        v += atomic_load_explicit(&strand__workers[i]->stat[which], memory_order_relaxed);
+        v += atomic_load_explicit(&strand__workers[i]->stat[which], memory_order_acquire);
     return v;
 }
 
+/* Completed first, then spawned, then the rest (see the header comment). */
 void strand__stats_collect(uint64_t out[STRAND__STAT_COUNT])
 {
+    out[STRAND__STAT_COMPLETED] = stat_sum(STRAND__STAT_COMPLETED);
+    out[STRAND__STAT_SPAWNED] = stat_sum(STRAND__STAT_SPAWNED);
     for (int k = 0; k < STRAND__STAT_COUNT; k++)
-        out[k] = stat_sum(k);
+        if (k != STRAND__STAT_COMPLETED && k != STRAND__STAT_SPAWNED)
+            out[k] = stat_sum(k);
 }
 
 /* Completed is summed before spawned: both only grow, so a zero result means that at
@@ -62,12 +73,11 @@ static void peak_update(uint64_t active)
         ;
 }
 
-void strand__active_peak(uint64_t *active, uint64_t *peak_out)
+/* The peak, raised to `active` first (a figure from the caller's collection). */
+uint64_t strand__peak_with(uint64_t active)
 {
-    uint64_t a = active_now();
-    peak_update(a);
-    *active = a;
-    *peak_out = atomic_load_explicit(&peak, memory_order_relaxed);
+    peak_update(active);
+    return atomic_load_explicit(&peak, memory_order_relaxed);
 }
 
 /* Spawn bookkeeping; the peak is sampled every 64 spawns of a worker (and at every

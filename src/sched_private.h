@@ -130,9 +130,14 @@ static STRAND__NOINLINE __attribute__((unused)) struct strand *sched_current(voi
 
 static inline void strand__worker_stat(struct strand__worker *w, int which, uint64_t n)
 {
-    /* relaxed load + store, not an RMW: only the owner writes it */
+    /* relaxed load + store, not an RMW: only the owner writes it. COMPLETED is stored with
+     * release: a reader that sees a completion (acquire) then sees that strand's spawn
+     * counted too, which is what makes strand_stats' spawned >= completed hold (see
+     * sched_counters.c). A plain store either way on x86. */
     uint64_t v = atomic_load_explicit(&w->stat[which], memory_order_relaxed);
-    atomic_store_explicit(&w->stat[which], v + n, memory_order_relaxed);
+    atomic_store_explicit(&w->stat[which], v + n,
+                          which == STRAND__STAT_COMPLETED ? memory_order_release
+                                                          : memory_order_relaxed);
 }
 
 /* ------------------------------------------------------------------ out of line */

@@ -2,10 +2,10 @@
  * stats.c - strand_stats(): a snapshot of the runtime's counters.
  *
  * Invariants: no lock is taken. The counters live where they are bumped (per worker, in
- * sched_counters.c; per stack pool in stack.c; the registry's overflow in registry.c); each
- * is read with a relaxed atomic load, so a snapshot is a consistent value per counter, not across
- * counters (completed may run a little ahead of spawned between two loads; `active` is
- * taken from the scheduler's own figure and clamped so it never reads as negative).
+ * sched_counters.c; per stack pool in stack.c; the registry's overflow in registry.c). One
+ * collection of the scheduler's counters gives spawned >= completed (sched_counters.c says
+ * why), and `active` is computed from that same pair, so spawned == completed + active holds
+ * in every snapshot; the other counters are each a value they had during the call.
  */
 #include "diag.h"
 
@@ -28,10 +28,11 @@ int strand_stats(struct strand_stats *out)
     out->mailbox_sent = c[STRAND__STAT_MAILBOX_SENT];
     out->mailbox_dropped = c[STRAND__STAT_MAILBOX_DROPPED];
 
-    uint64_t active = 0, peak = 0;
-    strand__active_peak(&active, &peak);
-    if ((int64_t)active < 0)
-        active = 0;
+    /* spawned >= completed in one collection; the clamp is only a safety net */
+    uint64_t active = out->spawned > out->completed ? out->spawned - out->completed : 0;
+    if (out->completed > out->spawned)
+        out->completed = out->spawned;
+    uint64_t peak = strand__peak_with(active);
     out->active = active;
     out->peak = peak > active ? peak : active;
 

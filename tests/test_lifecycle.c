@@ -2,7 +2,8 @@
  * test_lifecycle.c - a strand's life through the public API: spawn and join at volume, ids
  * (positive, unique, never reused), yield order on one worker, strand_exit from deep in a
  * call chain, every join error (several joiners, unknown / consumed / own / detached ids,
- * deadlines), spawn argument checks, the counters of strand_stats, restarting the runtime,
+ * deadlines), spawn argument checks, the counters of strand_stats (and spawned == completed +
+ * active in every sample taken during churn), restarting the runtime,
  * and the lazy start of the runtime by a spawn from a plain thread.
  *
  * Structure: every test body runs in a forked child with a runtime of its own shape (see
@@ -568,6 +569,119 @@ static void body_lazy_start(void)
     pthread_join(t, NULL);
 }
 
+/* ---------------------------------------------------------------- a consistent snapshot */
+
+/* Every strand_stats taken during churn on two workers (strands spawning children that
+ * spawn and join their own, from strands and from a plain thread) must show
+ * spawned == completed + active, with active never above spawned; samplers run both on a
+ * plain thread and in a strand. */
+static atomic_int churn_stop;
+static atomic_long bad_samples, samples;
+
+static void *churn_leaf(void *arg)
+{
+    return arg;
+}
+
+static void *churn_node(void *arg)
+{
+    int64_t kids[4];
+    for (int i = 0; i < 4; i++)
+        CHECK((kids[i] = strand_spawn(churn_leaf, arg)) > 0);
+    for (int i = 0; i < 4; i++)
+        CHECK_EQ(strand_join(kids[i], NULL), 0);
+    return arg;
+}
+
+static void *churner(void *arg)
+{
+    (void)arg;
+    while (!atomic_load(&churn_stop)) {
+        int64_t ids[16];
+        for (int i = 0; i < 16; i++)
+            CHECK((ids[i] = strand_spawn(i % 2 ? churn_node : churn_leaf, NULL)) > 0);
+        for (int i = 0; i < 16; i++)
+            CHECK_EQ(strand_join(ids[i], NULL), 0);
+    }
+    return NULL;
+}
+
+static void sample_once(void)
+{
+    struct strand_stats st;
+    CHECK_EQ(strand_stats(&st), 0);
+    atomic_fetch_add(&samples, 1);
+    if (st.spawned != st.completed + st.active || st.active > st.spawned ||
+        st.peak < st.active) {
+        if (atomic_fetch_add(&bad_samples, 1) < 5)
+            fprintf(stderr, "inconsistent: spawned %llu completed %llu active %llu peak %llu\n",
+                    (unsigned long long)st.spawned, (unsigned long long)st.completed,
+                    (unsigned long long)st.active, (unsigned long long)st.peak);
+    }
+}
+
+static void *strand_sampler(void *arg)
+{
+    long n = (long)(intptr_t)arg;
+    for (long i = 0; i < n; i++) {
+        sample_once();
+        if (i % 64 == 0)
+            strand_yield();
+    }
+    return NULL;
+}
+
+static void *thread_sampler(void *arg)
+{
+    long n = (long)(intptr_t)arg;
+    for (long i = 0; i < n; i++)
+        sample_once();
+    return NULL;
+}
+
+static void *thread_spawner(void *arg)
+{
+    (void)arg;
+    while (!atomic_load(&churn_stop)) {
+        int64_t id = strand_spawn(churn_node, NULL);
+        CHECK(id > 0);
+        CHECK_EQ(strand_join(id, NULL), 0);
+    }
+    return NULL;
+}
+
+static void *consistent_main(void *arg)
+{
+    long n = (long)(intptr_t)arg;
+    int64_t churn[3];
+    for (int i = 0; i < 3; i++)
+        CHECK((churn[i] = strand_spawn(churner, NULL)) > 0);
+    pthread_t th[2];
+    CHECK_EQ(pthread_create(&th[0], NULL, thread_sampler, (void *)(intptr_t)n), 0);
+    CHECK_EQ(pthread_create(&th[1], NULL, thread_spawner, NULL), 0);
+    int64_t sid = strand_spawn(strand_sampler, (void *)(intptr_t)(n / 4));
+    CHECK(sid > 0);
+    CHECK_EQ(strand_join(sid, NULL), 0);
+    pthread_join(th[0], NULL);
+    atomic_store(&churn_stop, 1);
+    pthread_join(th[1], NULL);
+    for (int i = 0; i < 3; i++)
+        CHECK_EQ(strand_join(churn[i], NULL), 0);
+    return NULL;
+}
+
+static void body_stats_consistent(void)
+{
+    run_main(consistent_main, (void *)(intptr_t)test_scale(200000, 20000));
+    struct strand_stats st;
+    CHECK_EQ(strand_stats(&st), 0);
+    printf("    %ld samples during churn (%llu strands spawned), %ld inconsistent\n",
+           atomic_load(&samples), (unsigned long long)st.spawned, atomic_load(&bad_samples));
+    CHECK_EQ(atomic_load(&bad_samples), 0);
+    CHECK(st.spawned > 1000);
+    CHECK_EQ(st.active, 0);
+}
+
 BODY_TEST(lazy_start, 0, 60)
 BODY_TEST(spawn_join_many, 2, 180)
 BODY_TEST(yield_round_robin, 1, 30)
@@ -578,6 +692,7 @@ BODY_TEST(join_errors, 2, 30)
 BODY_TEST(spawn_errors, 2, 30)
 BODY_TEST(names, 2, 30)
 BODY_TEST(stats_counters, 2, 60)
+BODY_TEST(stats_consistent, 2, 120)
 BODY_TEST(restart, 0, 20)
 
 int main(void)
@@ -593,6 +708,7 @@ int main(void)
         cmocka_unit_test(test_spawn_errors),
         cmocka_unit_test(test_names),
         cmocka_unit_test(test_stats_counters),
+        cmocka_unit_test(test_stats_consistent),
         cmocka_unit_test(test_restart),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
