@@ -473,6 +473,8 @@ bench switch_raw    ns/switch     abs_le     5      "<=5 ns"                   -
 bench yield         ns/switch     abs_le     15     "<=15 ns"                  -- "$BIN/yield" yield        -- env GOMAXPROCS=1 "$M" yield
 bench yield_busy2   ns/switch     none       0      "-"                        -- "$BIN/yield" yield_busy2  -- env GOMAXPROCS=2 "$M" yield_busy2
 bench spawn         ns/strand     ratio_le   0.1    "<=0.1x Go"                -- "$BIN/spawn" spawn        -- "$M" spawn
+bench spawn_row     ns/strand     ratio_le   0.5    "<=0.5x Go"                -- "$BIN/spawn_row" spawn_row -- "$M" spawn_row
+bench first_park    ns/strand     abs_le     1500   "<=1.5 us"                 -- "$BIN/spawn_row" first_park -- "$M" first_park
 RUNS_CAP=$MEM_RUNS \
 bench idle_mem      bytes/strand  abs_le     4608   "<=4.5 KiB"                -- "$BIN/idle_mem" idle_mem  -- "$M" idle_mem
 bench skynet        ms            ratio_le   0.2    "<=0.2x Go"                -- "$BIN/skynet" skynet      -- "$M" skynet

@@ -23,6 +23,8 @@ var benches = map[string]bench{
 	"yield":         {benchYield, 2000000},
 	"yield_busy2":   {benchYieldBusy2, 1000000},
 	"spawn":         {benchSpawn, 1000000},
+	"spawn_row":     {benchSpawnRow, 1000000},
+	"first_park":    {benchFirstPark, 100000},
 	"idle_mem":      {benchIdleMem, 1000000},
 	"skynet":        {benchSkynet, 1000000},
 	"skynet_1w":     {benchSkynet1w, 1000000},

@@ -64,6 +64,54 @@ func benchSpawn(n int) {
 	result("spawn", nsPer(time.Since(t0), n), "ns/strand")
 }
 
+// benchSpawnRow: n goroutines started in a row, then all waited for (each hands back a
+// value, as the C side's strands do to strand_join), like spawn_row.c.
+func benchSpawnRow(n int) {
+	var wg sync.WaitGroup
+	res := make([]int64, n)
+	t0 := time.Now()
+	wg.Add(n)
+	for i := 0; i < n; i++ {
+		go func(i int) {
+			res[i] = 1
+			wg.Done()
+		}(i)
+	}
+	wg.Wait()
+	el := time.Since(t0)
+	var sum int64
+	for _, v := range res {
+		sum += v
+	}
+	if sum != int64(n) {
+		fmt.Fprintf(os.Stderr, "spawn_row: lost results (%d)\n", sum)
+		os.Exit(1)
+	}
+	result("spawn_row", nsPer(el, n), "ns/strand")
+}
+
+// benchFirstPark: n fresh goroutines, each run until it blocks on a channel receive; the
+// time until all have started, per goroutine, like first_park in spawn_row.c.
+func benchFirstPark(n int) {
+	release := make(chan struct{})
+	var started, finished sync.WaitGroup
+	started.Add(n)
+	finished.Add(n)
+	t0 := time.Now()
+	for i := 0; i < n; i++ {
+		go func() {
+			started.Done()
+			<-release
+			finished.Done()
+		}()
+	}
+	started.Wait()
+	el := time.Since(t0)
+	close(release)
+	finished.Wait()
+	result("first_park", nsPer(el, n), "ns/strand")
+}
+
 func rssBytes() int64 {
 	b, err := os.ReadFile("/proc/self/status")
 	if err != nil {
