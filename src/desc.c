@@ -16,6 +16,7 @@
  */
 #include "internal.h"
 
+#include <stddef.h>
 #include <string.h>
 #include <sys/mman.h>
 
@@ -24,6 +25,7 @@
 #define DESC_BATCH (STRAND__DESC_CACHE / 2)
 
 _Static_assert(sizeof(struct strand) <= DESC_SIZE, "a strand descriptor fits in 256 bytes");
+_Static_assert(offsetof(struct strand, ctx) == 0, "the context comes first (not zeroed here)");
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static struct strand *free_head;
@@ -65,8 +67,16 @@ static struct strand *refill(strand__desc_cache *c)
 struct strand *strand__desc_get(strand__desc_cache *c)
 {
     struct strand *s = c && c->n ? c->v[--c->n] : refill(c);
-    if (s)
-        memset(s, 0, sizeof *s);
+    if (!s)
+        return NULL;
+    /* Everything between the context (which the spawner prepares whole) and the name
+     * (a string: its first byte is enough) is zeroed: a third fewer stores per spawn. */
+    memset(&s->state, 0, offsetof(struct strand, name) - offsetof(struct strand, state));
+    s->name[0] = '\0';
+#if defined(STRAND_ASAN) || defined(STRAND_TSAN)
+    memset(s->name + STRAND__NAME_MAX, 0, sizeof *s - offsetof(struct strand, name) -
+                                              STRAND__NAME_MAX);
+#endif
     return s;
 }
 

@@ -412,7 +412,9 @@ typedef struct strand__desc_cache {
     struct strand *v[STRAND__DESC_CACHE];
 } strand__desc_cache;
 
-/* A zeroed descriptor, or NULL when out of memory. `cache`: the caller's, or NULL. */
+/* A descriptor, or NULL when out of memory. `cache`: the caller's, or NULL. Every field is
+ * zero except `ctx` (the caller prepares it: strand__ctx_prepare) and the name, which is the
+ * empty string. */
 struct strand *strand__desc_get(strand__desc_cache *cache);
 void strand__desc_put(struct strand *s, strand__desc_cache *cache);
 void strand__desc_cache_drain(strand__desc_cache *cache);
