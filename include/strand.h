@@ -304,6 +304,50 @@ STRAND_API void    strand_maybe_yield(void);
  */
 STRAND_API void    strand_exit(void *result) __attribute__((noreturn));
 /**
+ * Cancels strand `id`: the blocking call it is parked in returns -ECANCELED at once, and
+ * so does every later call of it that would have to wait (join, channel send and
+ * receive, select, mailbox receive, sleep, mutex, condition, wait group, semaphore, every
+ * I/O call, strand_accept()'s back-off), so the strand unwinds through its normal error
+ * paths. A call that can complete without waiting still completes, and what a call had
+ * accepted before the cancel (a received message, a channel value) is returned, never
+ * lost: a cancel and a wake race for the same claim, and exactly one of them ends the
+ * wait. A strand inside strand_blocking() gets -ECANCELED when the off-loaded call
+ * returns (a thread cannot be interrupted safely). A CPU loop sees the cancel through
+ * strand_cancelled(); strand_maybe_yield() gives way at every call once cancelled. The
+ * strand ends with reason STRAND_EXIT_CANCELLED. Cancelling is idempotent, and a strand
+ * may cancel itself (its next wait returns -ECANCELED). Blocking for clean-up:
+ * strand_cancel_shield().
+ * @param id the strand to cancel.
+ * @retval 0 done (it may take effect later, at the strand's next wait)
+ * @retval -ESRCH no live strand has that id (0, negative, never issued, or ended)
+ * @par Threads
+ * Any thread.
+ */
+STRAND_API int strand_cancel(int64_t id);
+/**
+ * Has the calling strand been cancelled (strand_cancel())? Stays true once set, shield or
+ * not.
+ * @return 1 if it has, 0 if not or outside a strand.
+ * @par Exception to the conventions
+ * Returns a truth value, never an error.
+ * @par Threads
+ * Any thread.
+ */
+STRAND_API int strand_cancelled(void);
+/**
+ * Shields the calling strand's waits from its cancellation (on != 0), so clean-up code
+ * can block (close a connection, flush, join a helper) after a cancel, or lifts the
+ * shield (on == 0): its next wait then returns -ECANCELED if it was cancelled meanwhile.
+ * A cancel that comes while shielded is remembered (strand_cancelled() says 1). Shields
+ * do not nest: save the previous setting and restore it.
+ * @param on 1 to shield, 0 to lift.
+ * @return the previous setting (0 or 1).
+ * @retval -EPERM called from a plain thread (which cannot be cancelled)
+ * @par Threads
+ * Strands only.
+ */
+STRAND_API int strand_cancel_shield(int on);
+/**
  * The calling strand's name (strand_attr.name, at most 31 bytes).
  * @return the name, valid while the strand lives; "" when unnamed or outside a strand.
  * @par Exception to the conventions

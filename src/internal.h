@@ -88,6 +88,9 @@ static inline void strand__spin_unlock(strand__spinlock *l)
     atomic_store_explicit(&l->held, false, memory_order_release);
 }
 
+/* Cancellation, exit reasons, links and monitors: one struct per strand (fate.h). */
+#include "fate.h"
+
 /* futex wrappers (futex.c). wait returns 0 when woken or the value differed, -ETIMEDOUT
  * when the absolute monotonic deadline passed (-1 = none). */
 int  strand__futex_wait(atomic_uint *addr, unsigned expected, int64_t deadline);
@@ -181,6 +184,7 @@ struct strand {
     strand__mailbox mbox;
     void       *arena;               /* arena.c */
     char        name[STRAND__NAME_MAX];
+    struct strand__fate fate;        /* cancellation, exit reason, links (fate.h) */
 #if defined(STRAND_ASAN)
     void       *asan_fake_stack;
 #endif
@@ -242,10 +246,14 @@ static inline bool strand__waiter_claim(strand__waiter *w)
  * touch `w` afterwards (it lives on the waiter's stack). */
 void strand__waiter_wake(strand__waiter *w);
 /* Block until the waiter is claimed and woken or `deadline` passes (then a timer claims it
- * and the status is -ETIMEDOUT). Returns w->status. The waiter must be published and the
+ * and the status is -ETIMEDOUT), or the strand is cancelled (fate.h: the status is
+ * STRAND__STATUS_CANCELLED and it returns -ECANCELED). Otherwise returns w->status. The waiter must be published and the
  * object's lock released. On -ETIMEDOUT the caller removes w from the object itself
  * (strand__wait_block in wait.h does, for every primitive). */
 int strand__waiter_block(strand__waiter *w, int64_t deadline);
+/* The same, but a cancel cannot end it (for a wait only its waker can end, whose
+ * registration cannot be taken back: the off-load pool's). */
+int strand__waiter_block_shielded(strand__waiter *w, int64_t deadline);
 
 /* ------------------------------------------------------------------ scheduler */
 
