@@ -347,6 +347,173 @@ STRAND_API int strand_cancelled(void);
  * Strands only.
  */
 STRAND_API int strand_cancel_shield(int on);
+/** Why a strand ended, as its monitors and links learn it (strand_notice.reason). */
+enum strand_exit_reason {
+    STRAND_EXIT_NORMAL = 0,    /**< returned, or strand_exit(), without being cancelled */
+    STRAND_EXIT_CANCELLED = 1, /**< ended after strand_cancel() (whatever way it ended) */
+    STRAND_EXIT_FAILED = 2,    /**< strand_fail(); strand_notice.code has its code */
+    STRAND_EXIT_NOPROC = 3,    /**< there was no such strand (it had ended or never existed) */
+};
+/**
+ * Ends the calling strand with reason STRAND_EXIT_FAILED and `code`: its monitors get a
+ * DOWN notice with that reason and code, and each strand linked to it is cancelled (or,
+ * if it traps exits, gets an EXIT notice), as in Erlang. Otherwise as strand_exit(NULL):
+ * a joiner gets result NULL and strand_join() returns 0 (a join reports how to get the
+ * result, not how the strand ended: monitor it for that). A strand that was cancelled
+ * and then calls strand_fail() ends FAILED.
+ * @param code any value, handed to the notices.
+ * @par Exception to the conventions
+ * Does not return. On a plain thread it calls pthread_exit(NULL).
+ * @par Threads
+ * Any thread.
+ */
+STRAND_API void strand_fail(int code) __attribute__((noreturn));
+
+/** strand_recv()'s `*from` for a notice sent by the runtime (strand_notice). */
+#define STRAND_FROM_RUNTIME ((int64_t)-1)
+/** strand_notice.kind: a monitored strand ended (strand_monitor()). */
+#define STRAND_NOTICE_DOWN 1
+/** strand_notice.kind: a linked strand ended and the receiver traps exits. */
+#define STRAND_NOTICE_EXIT 2
+
+/**
+ * The body of a notice (len == sizeof(strand_notice)), received from
+ * STRAND_FROM_RUNTIME in the mailbox like any message, so strand_recv_match() can wait
+ * for one in particular and a strand can wait for messages and deaths in one place.
+ * Notices are not subject to any mailbox limit: one is never refused or dropped while
+ * its receiver lives (only a failed allocation could lose one; it is then counted among
+ * the dropped messages of strand_stats() and reported on stderr).
+ */
+typedef struct strand_notice {
+    int     kind;    /**< STRAND_NOTICE_DOWN or STRAND_NOTICE_EXIT */
+    int     reason;  /**< enum strand_exit_reason */
+    int     code;    /**< strand_fail()'s code when reason is STRAND_EXIT_FAILED, else 0 */
+    int64_t id;      /**< the strand that ended */
+    int64_t ref;     /**< the monitor's ref for DOWN, else 0 */
+} strand_notice;
+
+/**
+ * Monitors strand `id`: when it ends, the caller receives a DOWN notice (strand_notice)
+ * with its reason and this ref; at once, with reason STRAND_EXIT_NOPROC, if it has
+ * already ended or never existed (0, a negative id). One notice per monitor; monitoring
+ * the same strand twice gives two refs and two notices. Ended by the caller's end too.
+ * @param id the strand to watch.
+ * @return a ref > 0, for strand_demonitor().
+ * @retval -EINVAL id is the caller itself
+ * @retval -EPERM called from a plain thread (it has no mailbox)
+ * @retval -ENOMEM
+ * @par Threads
+ * Strands only.
+ */
+STRAND_API int64_t strand_monitor(int64_t id);
+/**
+ * Ends a monitor: once it returns, no DOWN notice for `ref` will be received (one already
+ * in the mailbox is removed). A ref that is not (or no longer) an active monitor of the
+ * caller is accepted and changes nothing.
+ * @param ref from strand_monitor().
+ * @retval 0 done
+ * @retval -EINVAL ref <= 0
+ * @retval -EPERM called from a plain thread
+ * @par Threads
+ * Strands only.
+ */
+STRAND_API int strand_demonitor(int64_t ref);
+/**
+ * Links the caller and strand `id`, both ways (Erlang's link): when either ends with a
+ * reason other than STRAND_EXIT_NORMAL, the other is cancelled (strand_cancel()), unless
+ * it traps exits (strand_trap_exits()): it then receives an EXIT notice (strand_notice),
+ * for any reason, NORMAL included. Linking twice is one link. Linking to a strand that
+ * has ended (or never existed) acts as if it had just ended with STRAND_EXIT_NOPROC: the
+ * caller is cancelled, or gets an EXIT notice if it traps exits.
+ * @param id the partner.
+ * @retval 0 linked
+ * @retval -ESRCH no live strand has that id (and the NOPROC exit was acted on)
+ * @retval -EINVAL id is the caller itself
+ * @retval -EPERM called from a plain thread
+ * @retval -ENOMEM
+ * @par Threads
+ * Strands only.
+ */
+STRAND_API int strand_link(int64_t id);
+/**
+ * Removes the link between the caller and `id` (both ways). Once it returns, the
+ * partner's end no longer cancels the caller nor sends it an EXIT notice (one already
+ * received stays in the mailbox). Unlinking a strand that is not linked does nothing.
+ * @param id the partner.
+ * @retval 0 done
+ * @retval -EPERM called from a plain thread
+ * @par Threads
+ * Strands only.
+ */
+STRAND_API int strand_unlink(int64_t id);
+/**
+ * Makes the calling strand trap exits (on != 0): a linked strand's end then sends it an
+ * EXIT notice instead of cancelling it. Supervisors trap exits.
+ * @param on 1 to trap, 0 to stop trapping.
+ * @return the previous setting (0 or 1).
+ * @retval -EPERM called from a plain thread
+ * @par Threads
+ * Strands only.
+ */
+STRAND_API int strand_trap_exits(int on);
+
+/** A group of strands cancelled together and waited for together (strand_group_create()). */
+typedef struct strand_group strand_group;
+/**
+ * Creates an empty group (structured concurrency: strands spawned into it are cancelled
+ * together and waited for with a deadline, as Trio's nurseries and libdill's bundles).
+ * @param out receives the group.
+ * @retval 0 done
+ * @retval -EINVAL out is NULL
+ * @retval -ENOMEM
+ * @par Threads
+ * Any thread.
+ */
+STRAND_API int strand_group_create(strand_group **out);
+/**
+ * Spawns a strand into group g, as strand_spawn_attr() (attr may be NULL). Members are
+ * always detached (attr->detached is ignored): the group waits for them, nobody joins
+ * them. A member spawned after strand_group_cancel() is cancelled at once.
+ * @return the new strand's id (> 0).
+ * @retval -EINVAL g or fn is NULL, or a bad attribute (as strand_spawn_attr())
+ * @retval -ENOMEM
+ * @retval -ECANCELED strand_shutdown() is in progress
+ * @par Threads
+ * Any thread.
+ */
+STRAND_API int64_t strand_group_spawn(strand_group *g, strand_fn fn, void *arg,
+                                      const strand_attr *attr);
+/**
+ * Cancels every member of g (strand_cancel()), and every member spawned later.
+ * @retval 0 done
+ * @retval -EINVAL g is NULL
+ * @par Threads
+ * Any thread.
+ */
+STRAND_API int strand_group_cancel(strand_group *g);
+/**
+ * Waits until every member of g has ended.
+ * @param deadline absolute, strand_now() clock; 0 = do not block.
+ * @retval 0 all members have ended (at once if there are none)
+ * @retval -EAGAIN deadline 0 and a member still runs
+ * @retval -ETIMEDOUT the deadline passed first
+ * @retval -ECANCELED the calling strand was cancelled
+ * @retval -EINVAL g is NULL
+ * @par Threads
+ * Any thread: a plain thread blocks.
+ */
+STRAND_API int strand_group_wait(strand_group *g, int64_t deadline);
+/**
+ * Cancels what still runs in g, waits (shielded from the caller's own cancellation) until
+ * every member has ended, and frees g. Must not be called by a member of g (it would wait
+ * for itself).
+ * @par Exception to the conventions
+ * Returns nothing; NULL does nothing.
+ * @par Threads
+ * Any thread: a plain thread blocks.
+ */
+STRAND_API void strand_group_release(strand_group *g);
+
 /**
  * The calling strand's name (strand_attr.name, at most 31 bytes).
  * @return the name, valid while the strand lives; "" when unnamed or outside a strand.

@@ -20,19 +20,23 @@
 
 #include <errno.h>
 
-strand__waiter *strand__cancel_locked(struct strand *s)
+strand__waiter *strand__cancel_fate_held(struct strand *s)
 {
-    strand__waiter *wake = NULL;
-    strand__spin_lock(&s->fate.lock);
     /* relaxed: the lock orders it for the target's next block; strand_cancelled() may
      * see it late, which only delays the unwinding to the next blocking call. */
     atomic_store_explicit(&s->fate.cancelled, 1, memory_order_relaxed);
     strand__waiter *w = s->fate.parked;
-    if (w != NULL && strand__waiter_claim(w)) {
-        w->status = STRAND__STATUS_CANCELLED;
-        s->fate.parked = NULL;
-        wake = w;
-    }
+    if (w == NULL || !strand__waiter_claim(w))
+        return NULL; /* running, shielded, or a waker or the timer won: no wake of ours */
+    w->status = STRAND__STATUS_CANCELLED;
+    s->fate.parked = NULL;
+    return w;
+}
+
+strand__waiter *strand__cancel_locked(struct strand *s)
+{
+    strand__spin_lock(&s->fate.lock);
+    strand__waiter *wake = strand__cancel_fate_held(s);
     strand__spin_unlock(&s->fate.lock);
     return wake;
 }

@@ -11,5 +11,11 @@
  * claims the waiter it is parked on, if any. Returns that waiter, which the caller must
  * wake (strand__waiter_wake) once it has released the slot, or NULL. */
 strand__waiter *strand__cancel_locked(struct strand *s);
+/* The same with s->fate.lock held too. */
+strand__waiter *strand__cancel_fate_held(struct strand *s);
+
+/* links.c: the exit path's one call (strand_exit, before the id slot changes hands):
+ * settles the exit reason and tells monitors, links, the group and the supervisor. */
+void strand__fate_exit(struct strand *s);
 
 #endif

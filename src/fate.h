@@ -59,7 +59,8 @@ struct strand__fate {
     strand__watch          *links;      /* partners (both sides record a link) */
     strand__watch          *watchers;   /* monitors on this strand: peer = the watcher */
     strand__watch          *watching;   /* this strand's monitors: peer = the target */
-    struct strand_group    *group;      /* group.c; set at spawn, NULL if none */
+    struct strand_group    *group;      /* group.c: the group it was spawned into, or NULL */
+    int                     group_index; /* group.c: its place in the group (its lock) */
     int64_t                 supervisor; /* id of the supervisor that started it, or 0 */
 };
 

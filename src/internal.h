@@ -412,6 +412,11 @@ void strand__registry_add(struct strand *s);      /* registry.c; at spawn */
 void strand__registry_remove(struct strand *s);   /* at exit */
 void strand__arena_release(struct strand *s);     /* arena.c; at exit */
 void strand__mailbox_drain(struct strand *s);     /* mailbox.c; at exit (after no send can come) */
+/* mailbox.c: append a copy of msg to `to`'s mailbox as if sent by `from` (the runtime's
+ * notices: STRAND_FROM_RUNTIME), bypassing any limit, and wake its receiver. The caller
+ * guarantees `to` cannot finish meanwhile (inside strand__with_live, or `to` is the
+ * caller). 0 or -ENOMEM. */
+int  strand__mailbox_deliver(struct strand *to, int64_t from, const void *msg, size_t len);
 void strand__diag_start(void);                    /* signals, watchdog; at init */
 void strand__diag_stop(void);
 

@@ -22,6 +22,7 @@
  *              ZOMBIE -> FREE (detach)
  */
 #include "internal.h"
+#include "cancel.h"
 #include "wait.h"
 
 #include <errno.h>
@@ -277,6 +278,7 @@ void strand_exit(void *result)
     if (!s) {
         pthread_exit(result); /* a plain thread: as documented, behaves like pthread_exit */
     }
+    strand__fate_exit(s); /* the exit reason to monitors, links, group (links.c) */
     strand__registry_remove(s);
     strand__arena_release(s);
     slot *sl = slot_at(s->slot);
