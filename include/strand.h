@@ -514,6 +514,78 @@ STRAND_API int strand_group_wait(strand_group *g, int64_t deadline);
  */
 STRAND_API void strand_group_release(strand_group *g);
 
+/** When a supervisor restarts a child that ended (strand_child_spec.restart). */
+enum strand_restart {
+    STRAND_PERMANENT = 0, /**< always */
+    STRAND_TRANSIENT = 1, /**< unless it ended STRAND_EXIT_NORMAL */
+    STRAND_TEMPORARY = 2, /**< never (and not when a sibling's end restarts the others) */
+};
+/** What else a supervisor restarts when a child is restarted (strand_sup_spec.strategy). */
+enum strand_strategy {
+    STRAND_ONE_FOR_ONE = 0,  /**< only that child */
+    STRAND_ONE_FOR_ALL = 1,  /**< every child: the others are stopped first */
+    STRAND_REST_FOR_ONE = 2, /**< that child and those started after it */
+};
+/** One child of a supervisor (strand_sup_spec.children). */
+typedef struct strand_child_spec {
+    strand_fn   fn;          /**< the child's function (a new strand each start) */
+    void       *arg;         /**< its argument, the same at every start */
+    const char *name;        /**< its strand name (strand_attr.name), may be NULL */
+    int         restart;     /**< enum strand_restart */
+    int64_t     shutdown_ns; /**< how long it may take to end once cancelled; 0 = 5 s */
+} strand_child_spec;
+/** A supervisor (strand_supervise()). */
+typedef struct strand_sup_spec {
+    int      strategy;       /**< enum strand_strategy */
+    int      intensity;      /**< at most this many restarts ... */
+    int64_t  period_ns;      /**< ... within this period (0 and 0: 1 in 5 s; period 0: 5 s) */
+    const strand_child_spec *children; /**< started in this order, stopped in reverse */
+    int      nchildren;      /**< at least 1 */
+} strand_sup_spec;
+/** strand_notice.code of a supervisor that gave up (more restarts than its intensity). */
+#define STRAND_SUP_GAVE_UP (-0x5c5c)
+
+/**
+ * Spawns a supervisor (OTP's model) for the children of `spec` (copied: the caller's
+ * spec may go away; each child's arg and name must outlive the supervisor) and returns
+ * its id. The supervisor traps exits; each child, a detached strand named as its spec
+ * says, links itself to it before its function runs. Children are spawned in order.
+ * When a child ends, its restart type says whether it is restarted and the strategy what
+ * else is (stopped first, in reverse order, then started again in order). More than
+ * `intensity` restarts within `period_ns` and the supervisor stops every child and ends
+ * STRAND_EXIT_FAILED with code STRAND_SUP_GAVE_UP, so a supervisor of supervisors (a
+ * tree, see strand_supervisor_run()) escalates. Cancelling the supervisor stops it: its
+ * children are stopped in reverse order (each cancelled and given its shutdown_ns to
+ * end; one that does not is reported on stderr and left running, as a strand cannot be
+ * killed), then it ends STRAND_EXIT_CANCELLED. A supervisor's own mailbox is for notices:
+ * messages sent to it are discarded.
+ * @param spec the strategy, the restart intensity and the children.
+ * @return the supervisor's id (> 0).
+ * @retval -EINVAL spec or its children NULL, no children, a NULL fn, a negative intensity,
+ *         period or shutdown_ns, an unknown strategy or restart type
+ * @retval -ENOMEM
+ * @retval -ECANCELED strand_shutdown() is in progress
+ * @par Threads
+ * Any thread.
+ */
+STRAND_API int64_t strand_supervise(const strand_sup_spec *spec);
+/**
+ * Runs a supervisor for `spec` on the calling strand (which becomes the supervisor, as
+ * strand_supervise() describes), so a child's function can be a supervisor: a tree. It
+ * returns only when the strand is cancelled, or a linked strand that is not one of its
+ * children (its own supervisor) ends other than NORMAL; if it gives up it ends the strand
+ * with strand_fail(STRAND_SUP_GAVE_UP) (or the code of a failed restart) instead.
+ * `spec` must stay valid while it runs.
+ * @param spec as for strand_supervise().
+ * @retval -ECANCELED stopped as above, every child stopped
+ * @retval -EINVAL a bad spec, as for strand_supervise()
+ * @retval -EPERM called from a plain thread
+ * @retval -ENOMEM
+ * @par Threads
+ * Strands only.
+ */
+STRAND_API int strand_supervisor_run(const strand_sup_spec *spec);
+
 /**
  * The calling strand's name (strand_attr.name, at most 31 bytes).
  * @return the name, valid while the strand lives; "" when unnamed or outside a strand.
