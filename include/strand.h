@@ -80,6 +80,7 @@ typedef struct strand_config {
     int    host_driven;    /**< 1 = no worker threads: the host calls strand_run_until_idle() */
     int    no_signals;     /**< 1 = do not install SIGINT/SIGQUIT handlers */
     uint64_t seed;         /**< deterministic scheduling with one worker; 0 = STRAND_SEED */
+    int    shutdown_ms;    /**< how long strand_shutdown() waits for cancelled strands; 0 = STRAND_SHUTDOWN_MS, else 5000 */
 } strand_config;
 
 /**
@@ -126,19 +127,26 @@ STRAND_API int  strand_run(strand_fn fn, void *arg, void **result);
  */
 STRAND_API int  strand_wait_all(void);                          /* from a plain thread */
 /**
- * Stops the runtime: each worker runs the runnable strands it holds, then exits, and the
- * call returns when every worker thread has been joined. Strands still parked (on a
- * channel, a timer, I/O, a join) are abandoned: they never run again and their memory is
- * not reclaimed; call strand_wait_all() first for a clean stop. Spawns racing with the
- * stop fail with -ECANCELED. Afterwards strand_init() may start a new runtime. Does
- * nothing if the runtime is not running.
- * @par Exception to the conventions
- * Returns nothing. Called from a strand it returns at once and does nothing (a worker
- * cannot join itself); there is no error code to say so.
+ * Stops the runtime, ending its strands first: refuses new spawns (-ECANCELED), cancels
+ * every live strand (strand_cancel(): each blocking call returns -ECANCELED, so they
+ * unwind), and waits until all have ended or strand_config.shutdown_ms
+ * (STRAND_SHUTDOWN_MS, default 5000; 0 from the environment: do not wait) has passed;
+ * then stops and joins the worker threads and frees what it can. Strands still alive at
+ * the deadline (shielded, or in a loop that never checks strand_cancelled()) are listed
+ * on stderr, one dump line each (strand_dump()), and abandoned: they never run again,
+ * their memory is kept and they stay counted as live, so a later strand_wait_all() would
+ * wait for them. After a shutdown that returned 0, strand_init() or strand_run() starts a
+ * fresh runtime, any number of times. Does nothing (returns 0) if the runtime is not
+ * running.
+ * @retval 0 every strand ended and the runtime is stopped
+ * @retval -ETIMEDOUT some strands did not end in time (listed on stderr); the runtime is
+ *         stopped all the same
+ * @retval -EDEADLK called from a strand: nothing is done (a worker cannot wait for
+ *         itself; cancel what should end and return to the plain thread that runs it)
  * @par Threads
  * Plain threads only.
  */
-STRAND_API void strand_shutdown(void);
+STRAND_API int strand_shutdown(void);
 
 /** Counters of the runtime, as returned by strand_stats(). */
 struct strand_stats {

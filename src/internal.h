@@ -110,6 +110,8 @@ typedef struct strand__settings {
     int      host_driven;
     int      no_signals;
     uint64_t seed;
+    int      shutdown_ms;
+    int      report;      /* STRAND_REPORT=1: counters at process exit */
 } strand__settings;
 
 void strand__settings_load(strand__settings *out, const strand_config *cfg);
@@ -320,6 +322,11 @@ int  strand__worker_index(const struct strand__worker *w);
  * keep fn short and non-blocking). -ESRCH if there is no such live strand. */
 int strand__with_live(int64_t id, int (*fn)(struct strand *s, void *ctx), void *ctx);
 
+/* Run fn(s, ctx) on every live strand, each under its id slot's lock (as with_live). */
+void strand__each_live(void (*fn)(struct strand *s, void *ctx), void *ctx);
+/* runtime.c: true while strand_shutdown cancels the strands (spawns are refused). */
+bool strand__runtime_draining(void);
+
 /* A per-worker cache of free id slot numbers (strand.c fills and drains it; the worker only
  * carries it, and only its own thread touches it). */
 #define STRAND__SLOT_CACHE 128
@@ -438,6 +445,8 @@ enum strand__env_var {
     STRAND__ENV_REGISTRY_SIZE,
     STRAND__ENV_WATCHDOG_SECS,
     STRAND__ENV_SEED,
+    STRAND__ENV_SHUTDOWN_MS,
+    STRAND__ENV_REPORT,
     STRAND__ENV_COUNT
 };
 /* Parse `text` as the value of variable `var`: 0 and *out, -EINVAL (not a number of the
