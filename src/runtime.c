@@ -34,6 +34,7 @@ static int start_locked(const strand_config *cfg)
     if ((rc = strand__sched_start(strand__diag_thread_start)) != 0)
         return rc;
     strand__diag_start();
+    strand__report_start();
     atomic_store_explicit(&state, UP, memory_order_release);
     return 0;
 }

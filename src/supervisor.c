@@ -26,6 +26,7 @@
  * NORMAL (its own supervisor failed), stops its children in reverse order and ends.
  */
 #include "internal.h"
+#include "cancel.h"
 
 #include <errno.h>
 #include <stdio.h>

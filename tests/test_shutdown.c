@@ -3,7 +3,8 @@
  * calls all see -ECANCELED and the call returns within a second; init/run/shutdown
  * repeated many times in one process, with parked strands each time; a strand that will
  * not end is listed and the call returns -ETIMEDOUT after shutdown_ms (in a child
- * process); from inside a strand it returns -EDEADLK; a negative shutdown_ms is refused.
+ * process); from inside a strand it returns -EDEADLK; a negative shutdown_ms is refused;
+ * STRAND_REPORT=1 prints the run's summary at exit.
  */
 // ctest-timeout: 300
 #include "test_util.h"
@@ -203,6 +204,34 @@ static void test_laggard_listed(void **state)
     assert_non_null(strstr(c.err, "timer"));
 }
 
+static void *one_failure(void *arg)
+{
+    (void)arg;
+    strand_fail(1);
+}
+
+static void report_child(void *arg)
+{
+    (void)arg;
+    setenv("STRAND_REPORT", "1", 1);
+    for (int i = 0; i < 3; i++) /* the report counts the whole process */
+        if (strand_run(one_failure, NULL, NULL) != 0 || strand_shutdown() != 0)
+            _exit(3);
+    exit(0); /* atexit handlers run */
+}
+
+static void test_exit_report(void **state)
+{
+    (void)state;
+    test_child c;
+    assert_int_equal(test_child_run(report_child, NULL, 60, &c), 0);
+    assert_true(c.exited);
+    assert_int_equal(c.status, 0);
+    assert_non_null(strstr(c.err, "strand report: uptime "));
+    assert_non_null(strstr(c.err, "strands spawned 3, completed 3, live 0"));
+    assert_non_null(strstr(c.err, "supervisor restarts 0"));
+}
+
 static void test_bad_config(void **state)
 {
     (void)state;
@@ -214,6 +243,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_laggard_listed), /* forks: before any runtime starts */
+        cmocka_unit_test(test_exit_report),
         cmocka_unit_test(test_bad_config),
         cmocka_unit_test(test_shutdown_ends_parked),
         cmocka_unit_test(test_repeat_init_run_shutdown),
