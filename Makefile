@@ -3,7 +3,7 @@
 #   make            release build into $(B)/ (library, tests, examples, benchmarks)
 #   make check      every check, in order, with a summary line (scripts/check.sh)
 #   make demo       quiet build of the library and examples into $(B)-demo/, then run
-#                   $(B)-demo/examples/demo and examples/demo_kv.sh
+#                   $(B)-demo/examples/demo, examples/demo_kv.sh and examples/supervisor
 #   make bench      build, then bench/run.sh (strand vs Go)
 #   make install    install into $(PREFIX) (default /usr/local)
 #   make docs       the HTML reference of include/strand.h into $(B)/docs/html (Doxygen)
@@ -51,6 +51,8 @@ demo:
 	@$(DEMO_B)/examples/demo
 	@echo
 	@bash examples/demo_kv.sh $(DEMO_B)
+	@echo
+	@$(DEMO_B)/examples/supervisor
 	@echo
 	@echo "make demo: done. The programs are in examples/ (built in $(DEMO_B)/examples/)."
 	@echo "README.md shows a first program; \`make check\` runs every test."

@@ -80,6 +80,7 @@ typedef struct strand_config {
     int    host_driven;    /**< 1 = no worker threads: the host calls strand_run_until_idle() */
     int    no_signals;     /**< 1 = do not install SIGINT/SIGQUIT handlers */
     uint64_t seed;         /**< deterministic scheduling with one worker; 0 = STRAND_SEED */
+    int    shutdown_ms;    /**< how long strand_shutdown() waits for cancelled strands; 0 = STRAND_SHUTDOWN_MS, else 5000 */
 } strand_config;
 
 /**
@@ -126,19 +127,26 @@ STRAND_API int  strand_run(strand_fn fn, void *arg, void **result);
  */
 STRAND_API int  strand_wait_all(void);                          /* from a plain thread */
 /**
- * Stops the runtime: each worker runs the runnable strands it holds, then exits, and the
- * call returns when every worker thread has been joined. Strands still parked (on a
- * channel, a timer, I/O, a join) are abandoned: they never run again and their memory is
- * not reclaimed; call strand_wait_all() first for a clean stop. Spawns racing with the
- * stop fail with -ECANCELED. Afterwards strand_init() may start a new runtime. Does
- * nothing if the runtime is not running.
- * @par Exception to the conventions
- * Returns nothing. Called from a strand it returns at once and does nothing (a worker
- * cannot join itself); there is no error code to say so.
+ * Stops the runtime, ending its strands first: refuses new spawns (-ECANCELED), cancels
+ * every live strand (strand_cancel(): each blocking call returns -ECANCELED, so they
+ * unwind), and waits until all have ended or strand_config.shutdown_ms
+ * (STRAND_SHUTDOWN_MS, default 5000; 0 from the environment: do not wait) has passed;
+ * then stops and joins the worker threads and frees what it can. Strands still alive at
+ * the deadline (shielded, or in a loop that never checks strand_cancelled()) are listed
+ * on stderr, one dump line each (strand_dump()), and abandoned: they never run again,
+ * their memory is kept and they stay counted as live, so a later strand_wait_all() would
+ * wait for them. After a shutdown that returned 0, strand_init() or strand_run() starts a
+ * fresh runtime, any number of times. Does nothing (returns 0) if the runtime is not
+ * running.
+ * @retval 0 every strand ended and the runtime is stopped
+ * @retval -ETIMEDOUT some strands did not end in time (listed on stderr); the runtime is
+ *         stopped all the same
+ * @retval -EDEADLK called from a strand: nothing is done (a worker cannot wait for
+ *         itself; cancel what should end and return to the plain thread that runs it)
  * @par Threads
  * Plain threads only.
  */
-STRAND_API void strand_shutdown(void);
+STRAND_API int strand_shutdown(void);
 
 /** Counters of the runtime, as returned by strand_stats(). */
 struct strand_stats {
@@ -303,6 +311,289 @@ STRAND_API void    strand_maybe_yield(void);
  * Any thread.
  */
 STRAND_API void    strand_exit(void *result) __attribute__((noreturn));
+/**
+ * Cancels strand `id`: the blocking call it is parked in returns -ECANCELED at once, and
+ * so does every later call of it that would have to wait (join, channel send and
+ * receive, select, mailbox receive, sleep, mutex, condition, wait group, semaphore, every
+ * I/O call, strand_accept()'s back-off), so the strand unwinds through its normal error
+ * paths. A call that can complete without waiting still completes, and what a call had
+ * accepted before the cancel (a received message, a channel value) is returned, never
+ * lost: a cancel and a wake race for the same claim, and exactly one of them ends the
+ * wait. A strand inside strand_blocking() gets -ECANCELED when the off-loaded call
+ * returns (a thread cannot be interrupted safely). A CPU loop sees the cancel through
+ * strand_cancelled(); strand_maybe_yield() gives way at every call once cancelled. The
+ * strand ends with reason STRAND_EXIT_CANCELLED. Cancelling is idempotent, and a strand
+ * may cancel itself (its next wait returns -ECANCELED). Blocking for clean-up:
+ * strand_cancel_shield().
+ * @param id the strand to cancel.
+ * @retval 0 done (it may take effect later, at the strand's next wait)
+ * @retval -ESRCH no live strand has that id (0, negative, never issued, or ended)
+ * @par Threads
+ * Any thread.
+ */
+STRAND_API int strand_cancel(int64_t id);
+/**
+ * Has the calling strand been cancelled (strand_cancel())? Stays true once set, shield or
+ * not.
+ * @return 1 if it has, 0 if not or outside a strand.
+ * @par Exception to the conventions
+ * Returns a truth value, never an error.
+ * @par Threads
+ * Any thread.
+ */
+STRAND_API int strand_cancelled(void);
+/**
+ * Shields the calling strand's waits from its cancellation (on != 0), so clean-up code
+ * can block (close a connection, flush, join a helper) after a cancel, or lifts the
+ * shield (on == 0): its next wait then returns -ECANCELED if it was cancelled meanwhile.
+ * A cancel that comes while shielded is remembered (strand_cancelled() says 1). Shields
+ * do not nest: save the previous setting and restore it.
+ * @param on 1 to shield, 0 to lift.
+ * @return the previous setting (0 or 1).
+ * @retval -EPERM called from a plain thread (which cannot be cancelled)
+ * @par Threads
+ * Strands only.
+ */
+STRAND_API int strand_cancel_shield(int on);
+/** Why a strand ended, as its monitors and links learn it (strand_notice.reason). */
+enum strand_exit_reason {
+    STRAND_EXIT_NORMAL = 0,    /**< returned, or strand_exit(), without being cancelled */
+    STRAND_EXIT_CANCELLED = 1, /**< ended after strand_cancel() (whatever way it ended) */
+    STRAND_EXIT_FAILED = 2,    /**< strand_fail(); strand_notice.code has its code */
+    STRAND_EXIT_NOPROC = 3,    /**< there was no such strand (it had ended or never existed) */
+};
+/**
+ * Ends the calling strand with reason STRAND_EXIT_FAILED and `code`: its monitors get a
+ * DOWN notice with that reason and code, and each strand linked to it is cancelled (or,
+ * if it traps exits, gets an EXIT notice), as in Erlang. Otherwise as strand_exit(NULL):
+ * a joiner gets result NULL and strand_join() returns 0 (a join reports how to get the
+ * result, not how the strand ended: monitor it for that). A strand that was cancelled
+ * and then calls strand_fail() ends FAILED.
+ * @param code any value, handed to the notices.
+ * @par Exception to the conventions
+ * Does not return. On a plain thread it calls pthread_exit(NULL).
+ * @par Threads
+ * Any thread.
+ */
+STRAND_API void strand_fail(int code) __attribute__((noreturn));
+
+/** strand_recv()'s `*from` for a notice sent by the runtime (strand_notice). */
+#define STRAND_FROM_RUNTIME ((int64_t)-1)
+/** strand_notice.kind: a monitored strand ended (strand_monitor()). */
+#define STRAND_NOTICE_DOWN 1
+/** strand_notice.kind: a linked strand ended and the receiver traps exits. */
+#define STRAND_NOTICE_EXIT 2
+
+/**
+ * The body of a notice (len == sizeof(strand_notice)), received from
+ * STRAND_FROM_RUNTIME in the mailbox like any message, so strand_recv_match() can wait
+ * for one in particular and a strand can wait for messages and deaths in one place.
+ * Notices are not subject to any mailbox limit: one is never refused or dropped while
+ * its receiver lives (only a failed allocation could lose one; it is then counted among
+ * the dropped messages of strand_stats() and reported on stderr).
+ */
+typedef struct strand_notice {
+    int     kind;    /**< STRAND_NOTICE_DOWN or STRAND_NOTICE_EXIT */
+    int     reason;  /**< enum strand_exit_reason */
+    int     code;    /**< strand_fail()'s code when reason is STRAND_EXIT_FAILED, else 0 */
+    int64_t id;      /**< the strand that ended */
+    int64_t ref;     /**< the monitor's ref for DOWN, else 0 */
+} strand_notice;
+
+/**
+ * Monitors strand `id`: when it ends, the caller receives a DOWN notice (strand_notice)
+ * with its reason and this ref; at once, with reason STRAND_EXIT_NOPROC, if it has
+ * already ended or never existed (0, a negative id). One notice per monitor; monitoring
+ * the same strand twice gives two refs and two notices. Ended by the caller's end too.
+ * @param id the strand to watch.
+ * @return a ref > 0, for strand_demonitor().
+ * @retval -EINVAL id is the caller itself
+ * @retval -EPERM called from a plain thread (it has no mailbox)
+ * @retval -ENOMEM
+ * @par Threads
+ * Strands only.
+ */
+STRAND_API int64_t strand_monitor(int64_t id);
+/**
+ * Ends a monitor: once it returns, no DOWN notice for `ref` will be received (one already
+ * in the mailbox is removed). A ref that is not (or no longer) an active monitor of the
+ * caller is accepted and changes nothing.
+ * @param ref from strand_monitor().
+ * @retval 0 done
+ * @retval -EINVAL ref <= 0
+ * @retval -EPERM called from a plain thread
+ * @par Threads
+ * Strands only.
+ */
+STRAND_API int strand_demonitor(int64_t ref);
+/**
+ * Links the caller and strand `id`, both ways (Erlang's link): when either ends with a
+ * reason other than STRAND_EXIT_NORMAL, the other is cancelled (strand_cancel()), unless
+ * it traps exits (strand_trap_exits()): it then receives an EXIT notice (strand_notice),
+ * for any reason, NORMAL included. Linking twice is one link. Linking to a strand that
+ * has ended (or never existed) acts as if it had just ended with STRAND_EXIT_NOPROC: the
+ * caller is cancelled, or gets an EXIT notice if it traps exits.
+ * @param id the partner.
+ * @retval 0 linked
+ * @retval -ESRCH no live strand has that id (and the NOPROC exit was acted on)
+ * @retval -EINVAL id is the caller itself
+ * @retval -EPERM called from a plain thread
+ * @retval -ENOMEM
+ * @par Threads
+ * Strands only.
+ */
+STRAND_API int strand_link(int64_t id);
+/**
+ * Removes the link between the caller and `id` (both ways). Once it returns, the
+ * partner's end no longer cancels the caller nor sends it an EXIT notice (one already
+ * received stays in the mailbox). Unlinking a strand that is not linked does nothing.
+ * @param id the partner.
+ * @retval 0 done
+ * @retval -EPERM called from a plain thread
+ * @par Threads
+ * Strands only.
+ */
+STRAND_API int strand_unlink(int64_t id);
+/**
+ * Makes the calling strand trap exits (on != 0): a linked strand's end then sends it an
+ * EXIT notice instead of cancelling it. Supervisors trap exits.
+ * @param on 1 to trap, 0 to stop trapping.
+ * @return the previous setting (0 or 1).
+ * @retval -EPERM called from a plain thread
+ * @par Threads
+ * Strands only.
+ */
+STRAND_API int strand_trap_exits(int on);
+
+/** A group of strands cancelled together and waited for together (strand_group_create()). */
+typedef struct strand_group strand_group;
+/**
+ * Creates an empty group (structured concurrency: strands spawned into it are cancelled
+ * together and waited for with a deadline, as Trio's nurseries and libdill's bundles).
+ * @param out receives the group.
+ * @retval 0 done
+ * @retval -EINVAL out is NULL
+ * @retval -ENOMEM
+ * @par Threads
+ * Any thread.
+ */
+STRAND_API int strand_group_create(strand_group **out);
+/**
+ * Spawns a strand into group g, as strand_spawn_attr() (attr may be NULL). Members are
+ * always detached (attr->detached is ignored): the group waits for them, nobody joins
+ * them. A member spawned after strand_group_cancel() is cancelled at once.
+ * @return the new strand's id (> 0).
+ * @retval -EINVAL g or fn is NULL, or a bad attribute (as strand_spawn_attr())
+ * @retval -ENOMEM
+ * @retval -ECANCELED strand_shutdown() is in progress
+ * @par Threads
+ * Any thread.
+ */
+STRAND_API int64_t strand_group_spawn(strand_group *g, strand_fn fn, void *arg,
+                                      const strand_attr *attr);
+/**
+ * Cancels every member of g (strand_cancel()), and every member spawned later.
+ * @retval 0 done
+ * @retval -EINVAL g is NULL
+ * @par Threads
+ * Any thread.
+ */
+STRAND_API int strand_group_cancel(strand_group *g);
+/**
+ * Waits until every member of g has ended.
+ * @param deadline absolute, strand_now() clock; 0 = do not block.
+ * @retval 0 all members have ended (at once if there are none)
+ * @retval -EAGAIN deadline 0 and a member still runs
+ * @retval -ETIMEDOUT the deadline passed first
+ * @retval -ECANCELED the calling strand was cancelled
+ * @retval -EINVAL g is NULL
+ * @par Threads
+ * Any thread: a plain thread blocks.
+ */
+STRAND_API int strand_group_wait(strand_group *g, int64_t deadline);
+/**
+ * Cancels what still runs in g, waits (shielded from the caller's own cancellation) until
+ * every member has ended, and frees g. Must not be called by a member of g (it would wait
+ * for itself).
+ * @par Exception to the conventions
+ * Returns nothing; NULL does nothing.
+ * @par Threads
+ * Any thread: a plain thread blocks.
+ */
+STRAND_API void strand_group_release(strand_group *g);
+
+/** When a supervisor restarts a child that ended (strand_child_spec.restart). */
+enum strand_restart {
+    STRAND_PERMANENT = 0, /**< always */
+    STRAND_TRANSIENT = 1, /**< unless it ended STRAND_EXIT_NORMAL */
+    STRAND_TEMPORARY = 2, /**< never (and not when a sibling's end restarts the others) */
+};
+/** What else a supervisor restarts when a child is restarted (strand_sup_spec.strategy). */
+enum strand_strategy {
+    STRAND_ONE_FOR_ONE = 0,  /**< only that child */
+    STRAND_ONE_FOR_ALL = 1,  /**< every child: the others are stopped first */
+    STRAND_REST_FOR_ONE = 2, /**< that child and those started after it */
+};
+/** One child of a supervisor (strand_sup_spec.children). */
+typedef struct strand_child_spec {
+    strand_fn   fn;          /**< the child's function (a new strand each start) */
+    void       *arg;         /**< its argument, the same at every start */
+    const char *name;        /**< its strand name (strand_attr.name), may be NULL */
+    int         restart;     /**< enum strand_restart */
+    int64_t     shutdown_ns; /**< how long it may take to end once cancelled; 0 = 5 s */
+} strand_child_spec;
+/** A supervisor (strand_supervise()). */
+typedef struct strand_sup_spec {
+    int      strategy;       /**< enum strand_strategy */
+    int      intensity;      /**< at most this many restarts ... */
+    int64_t  period_ns;      /**< ... within this period (0 and 0: 1 in 5 s; period 0: 5 s) */
+    const strand_child_spec *children; /**< started in this order, stopped in reverse */
+    int      nchildren;      /**< at least 1 */
+} strand_sup_spec;
+/** strand_notice.code of a supervisor that gave up (more restarts than its intensity). */
+#define STRAND_SUP_GAVE_UP (-0x5c5c)
+
+/**
+ * Spawns a supervisor (OTP's model) for the children of `spec` (copied: the caller's
+ * spec may go away; each child's arg and name must outlive the supervisor) and returns
+ * its id. The supervisor traps exits; each child, a detached strand named as its spec
+ * says, links itself to it before its function runs. Children are spawned in order.
+ * When a child ends, its restart type says whether it is restarted and the strategy what
+ * else is (stopped first, in reverse order, then started again in order). More than
+ * `intensity` restarts within `period_ns` and the supervisor stops every child and ends
+ * STRAND_EXIT_FAILED with code STRAND_SUP_GAVE_UP, so a supervisor of supervisors (a
+ * tree, see strand_supervisor_run()) escalates. Cancelling the supervisor stops it: its
+ * children are stopped in reverse order (each cancelled and given its shutdown_ns to
+ * end; one that does not is reported on stderr and left running, as a strand cannot be
+ * killed), then it ends STRAND_EXIT_CANCELLED. A supervisor's own mailbox is for notices:
+ * messages sent to it are discarded.
+ * @param spec the strategy, the restart intensity and the children.
+ * @return the supervisor's id (> 0).
+ * @retval -EINVAL spec or its children NULL, no children, a NULL fn, a negative intensity,
+ *         period or shutdown_ns, an unknown strategy or restart type
+ * @retval -ENOMEM
+ * @retval -ECANCELED strand_shutdown() is in progress
+ * @par Threads
+ * Any thread.
+ */
+STRAND_API int64_t strand_supervise(const strand_sup_spec *spec);
+/**
+ * Runs a supervisor for `spec` on the calling strand (which becomes the supervisor, as
+ * strand_supervise() describes), so a child's function can be a supervisor: a tree. It
+ * returns only when the strand is cancelled, or a linked strand that is not one of its
+ * children (its own supervisor) ends other than NORMAL; if it gives up it ends the strand
+ * with strand_fail(STRAND_SUP_GAVE_UP) (or the code of a failed restart) instead.
+ * `spec` must stay valid while it runs.
+ * @param spec as for strand_supervise().
+ * @retval -ECANCELED stopped as above, every child stopped
+ * @retval -EINVAL a bad spec, as for strand_supervise()
+ * @retval -EPERM called from a plain thread
+ * @retval -ENOMEM
+ * @par Threads
+ * Strands only.
+ */
+STRAND_API int strand_supervisor_run(const strand_sup_spec *spec);
+
 /**
  * The calling strand's name (strand_attr.name, at most 31 bytes).
  * @return the name, valid while the strand lives; "" when unnamed or outside a strand.

@@ -43,14 +43,14 @@ LAYER_NAMES=(base memory timers poller scheduler primitives diagnostics strands)
 
 # file patterns (relative to src/) of each layer, in the order of LAYER_NAMES
 LAYER_FILES=(
-    "internal.h context.h context.c config.c futex.c wlock.h wlock.c arch/* strand.h"
+    "internal.h fate.h context.h context.c config.c futex.c wlock.h wlock.c arch/* strand.h"
     "stack.c desc.c"
     "timer.c"
     "poller.h netpoll_epoll.c"
     "sched_*.c sched_*.h"
     "wait.h wait.c chan.c chan_internal.h select.c sync.c waitq.h blocking.c io.c io_internal.h read_line.c netpoll.c time.c arena.c"
-    "registry.c dump.c watchdog.c signals.c stats.c diag.h"
-    "strand.c mailbox.c runtime.c"
+    "registry.c dump.c watchdog.c signals.c stats.c diag.h symtab.c"
+    "strand.c mailbox.c runtime.c cancel.c cancel.h links.c group.c group.h supervisor.c report.c"
 )
 
 # functions whose layer is not their file's (see layer 3 above)

@@ -157,11 +157,16 @@ int strand_blocking(strand_blocking_fn fn, void *arg, void **result)
     pthread_once(&pool_once, pool_init);
     job j = { .fn = fn, .arg = arg };
     pthread_mutex_lock(&pool_lock);
+    /* No unlink: a cancel cannot end this wait (the call may use the strand's memory),
+     * so a cancelled strand learns of it once the call has returned. */
     int rc = strand__wait(&j.r, &pool_ops, &j, STRAND_FOREVER, STRAND__WAIT_BLOCKING, 0);
     if (rc < 0)
         return rc;
     if (result)
         *result = j.result;
+    struct strand *cur = strand__current();
+    if (cur->fate.shield == 0 && atomic_load_explicit(&cur->fate.cancelled, memory_order_relaxed))
+        return -ECANCELED;
     return 0;
 }
 

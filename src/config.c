@@ -47,6 +47,8 @@ static const env_spec specs[STRAND__ENV_COUNT] = {
     [STRAND__ENV_WATCHDOG_SECS]  = { "STRAND_WATCHDOG_SECS", 0, 86400 * 365, true, false },
     [STRAND__ENV_SEED]           = { "STRAND_SEED", 0, UINT64_MAX, true, false },
     [STRAND__ENV_GUARD_FALLBACK] = { "STRAND_GUARD_FALLBACK", 0, 1, true, false },
+    [STRAND__ENV_SHUTDOWN_MS]    = { "STRAND_SHUTDOWN_MS", 0, 86400000, true, false },
+    [STRAND__ENV_REPORT]         = { "STRAND_REPORT", 0, 1, true, false },
 };
 
 const char *strand__env_name(int var)
@@ -189,7 +191,8 @@ int strand__config_check(const strand_config *cfg)
         return 0;
     if (cfg->workers < 0 || cfg->workers > STRAND__MAX_WORKERS)
         return -EINVAL;
-    if (cfg->yield_interval < 0 || cfg->registry_size < 0 || cfg->watchdog_secs < 0)
+    if (cfg->yield_interval < 0 || cfg->registry_size < 0 || cfg->watchdog_secs < 0 ||
+        cfg->shutdown_ms < 0)
         return -EINVAL;
     if (cfg->registry_size > STRAND__REGISTRY_MAX)
         return -EINVAL;
@@ -222,6 +225,8 @@ void strand__settings_load(strand__settings *out, const strand_config *cfg)
         .host_driven = cfg->host_driven != 0,
         .no_signals = cfg->no_signals != 0,
         .seed = 0,
+        .shutdown_ms = 5000,
+        .report = 0,
     };
 
     if (env_get(STRAND__ENV_WORKERS, u64_text(buf, sizeof buf, (uint64_t)s.workers), &v))
@@ -240,6 +245,10 @@ void strand__settings_load(strand__settings *out, const strand_config *cfg)
         s.seed = v;
     if (env_get(STRAND__ENV_GUARD_FALLBACK, "0 (guard regions where the kernel has them)", &v))
         s.guard_fallback = (int)v;
+    if (env_get(STRAND__ENV_SHUTDOWN_MS, "5000", &v))
+        s.shutdown_ms = (int)v;
+    if (env_get(STRAND__ENV_REPORT, "0 (off)", &v))
+        s.report = (int)v;
 
     if (cfg->workers > 0)
         s.workers = cfg->workers > STRAND__MAX_WORKERS ? STRAND__MAX_WORKERS : cfg->workers;
@@ -256,6 +265,8 @@ void strand__settings_load(strand__settings *out, const strand_config *cfg)
         s.watchdog_secs = cfg->watchdog_secs;
     if (cfg->seed != 0)
         s.seed = cfg->seed;
+    if (cfg->shutdown_ms > 0)
+        s.shutdown_ms = cfg->shutdown_ms;
 
     s.stack_size = strand__stack_size_norm(s.stack_size);
     *out = s;

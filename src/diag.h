@@ -36,6 +36,11 @@ size_t strand__dump_line(const struct strand *c, const struct strand *orig, int6
                          char *buf, size_t cap);
 int64_t strand__mono_ns(void);
 
+/* ---- symtab.c: the function containing pc, from the ELF .symtab of the module dladdr()
+ * found it in (static functions included): its name and pc's offset in it, or false. */
+bool strand__symtab_name(uintptr_t pc, const char *module_path, const void *module_base,
+                         const char **name, uintptr_t *offset);
+
 /* ---- watchdog.c (called on the diagnostics thread) */
 
 int  strand__watchdog_period_ms(void);   /* -1 = watchdog off */

@@ -2,7 +2,9 @@
  * dump.c - strand_dump(fd): every live strand, like Go's goroutine dump.
  *
  * For each strand in the registry: id, name, state, priority, worker, age, what it waits
- * on, and for a parked strand a backtrace from its saved frame pointer. Output is built in
+ * on, whether it is cancelled, shielded or traps exits, its supervisor, links and
+ * monitors (fate.h), and for a parked strand a backtrace from its saved frame pointer,
+ * with static functions named from the module's .symtab (symtab.c). Output is built in
  * a buffer and written with write(2) to the caller's fd; no stdio, no locks taken.
  *
  * Invariants and why:
@@ -222,7 +224,13 @@ static void print_frame(out *o, int k, uintptr_t pc)
     }
     const char *mod = strrchr(info.dli_fname, '/');
     mod = mod != NULL ? mod + 1 : info.dli_fname;
-    if (info.dli_sname != NULL)
+    const char *sym = NULL;
+    uintptr_t off = 0;
+    uintptr_t at = k > 0 && pc > 0 ? pc - 1 : pc;
+    if (strand__symtab_name(at, info.dli_fname, info.dli_fbase, &sym, &off)) /* statics too */
+        out_printf(o, "    #%-2d 0x%016lx %s+0x%lx (%s)\n", k, (unsigned long)pc, sym,
+                   (unsigned long)(off + (pc - at)), mod);
+    else if (info.dli_sname != NULL)
         out_printf(o, "    #%-2d 0x%016lx %s+0x%lx (%s)\n", k, (unsigned long)pc,
                    info.dli_sname, (unsigned long)(pc - (uintptr_t)info.dli_saddr), mod);
     else
@@ -260,6 +268,48 @@ static void backtrace_of(out *o, const struct strand *c, const struct strand *or
     }
 }
 
+/* ------------------------------------------------------------------ fate */
+
+/* Up to FATE_MAX ids of a list of strand__watch records (fate.h), read with safe_read as
+ * everything else here: the lists change under us, so this is a best-effort picture. */
+#define FATE_MAX 8
+
+static void watch_list(out *o, const char *label, const strand__watch *w, bool refs)
+{
+    if (w == NULL)
+        return;
+    out_printf(o, "    %s:", label);
+    int n = 0;
+    while (w != NULL && n < FATE_MAX) {
+        strand__watch c;
+        if (!safe_read(&c, w, sizeof c))
+            break;
+        if (refs)
+            out_printf(o, " %lld (ref %lld)", (long long)c.peer, (long long)c.ref);
+        else
+            out_printf(o, " %lld", (long long)c.peer);
+        w = c.next;
+        n++;
+    }
+    out_printf(o, "%s\n", w != NULL ? " ..." : "");
+}
+
+/* The supervision tree and the links, as JEP 505's dump shows a thread's scopes. */
+static void fate_of(out *o, const struct strand *c)
+{
+    const struct strand__fate *f = &c->fate;
+    int cancelled = atomic_load_explicit(&((struct strand *)c)->fate.cancelled,
+                                         memory_order_relaxed);
+    if (cancelled || f->shield || f->trap_exits)
+        out_printf(o, "    %s%s%s\n", cancelled ? "[cancelled]" : "",
+                   f->shield ? "[shielded]" : "", f->trap_exits ? "[traps exits]" : "");
+    if (f->supervisor != 0)
+        out_printf(o, "    supervised by: %lld\n", (long long)f->supervisor);
+    watch_list(o, "linked to", f->links, false);
+    watch_list(o, "monitors", f->watching, true);
+    watch_list(o, "monitored by", f->watchers, true);
+}
+
 /* ------------------------------------------------------------------ the dump */
 
 typedef struct dump_ctx {
@@ -280,6 +330,7 @@ static void dump_one(struct strand *s, void *arg)
     char line[256];
     strand__dump_line(&c, s, d->now, line, sizeof line);
     out_printf(d->o, "%s\n", line);
+    fate_of(d->o, &c);
     if (st == STRAND__PARKED || st == STRAND__RUNNABLE)
         backtrace_of(d->o, &c, s);
     out_printf(d->o, "\n");

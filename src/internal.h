@@ -88,6 +88,9 @@ static inline void strand__spin_unlock(strand__spinlock *l)
     atomic_store_explicit(&l->held, false, memory_order_release);
 }
 
+/* Cancellation, exit reasons, links and monitors: one struct per strand (fate.h). */
+#include "fate.h"
+
 /* futex wrappers (futex.c). wait returns 0 when woken or the value differed, -ETIMEDOUT
  * when the absolute monotonic deadline passed (-1 = none). */
 int  strand__futex_wait(atomic_uint *addr, unsigned expected, int64_t deadline);
@@ -108,6 +111,8 @@ typedef struct strand__settings {
     int      no_signals;
     int      guard_fallback;  /* 1: page guards and canaries even where guard regions exist */
     uint64_t seed;
+    int      shutdown_ms;
+    int      report;      /* STRAND_REPORT=1: counters at process exit */
 } strand__settings;
 
 void strand__settings_load(strand__settings *out, const strand_config *cfg);
@@ -187,6 +192,7 @@ struct strand {
     strand__mailbox mbox;
     void       *arena;               /* arena.c */
     char        name[STRAND__NAME_MAX];
+    struct strand__fate fate;        /* cancellation, exit reason, links (fate.h) */
 #if defined(STRAND_ASAN)
     void       *asan_fake_stack;
 #endif
@@ -245,10 +251,14 @@ static inline bool strand__waiter_claim(strand__waiter *w)
  * touch `w` afterwards (it lives on the waiter's stack). */
 void strand__waiter_wake(strand__waiter *w);
 /* Block until the waiter is claimed and woken or `deadline` passes (then a timer claims it
- * and the status is -ETIMEDOUT). Returns w->status. The waiter must be published and the
+ * and the status is -ETIMEDOUT), or the strand is cancelled (fate.h: the status is
+ * STRAND__STATUS_CANCELLED and it returns -ECANCELED). Otherwise returns w->status. The waiter must be published and the
  * object's lock released. On -ETIMEDOUT the caller removes w from the object itself
  * (strand__wait_block in wait.h does, for every primitive). */
 int strand__waiter_block(strand__waiter *w, int64_t deadline);
+/* The same, but a cancel cannot end it (for a wait only its waker can end, whose
+ * registration cannot be taken back: the off-load pool's). */
+int strand__waiter_block_shielded(strand__waiter *w, int64_t deadline);
 
 /* ------------------------------------------------------------------ scheduler */
 
@@ -315,6 +325,11 @@ int  strand__worker_index(const struct strand__worker *w);
 /* Run fn(s, ctx) on the live strand `id` while it cannot finish (its id slot is locked:
  * keep fn short and non-blocking). -ESRCH if there is no such live strand. */
 int strand__with_live(int64_t id, int (*fn)(struct strand *s, void *ctx), void *ctx);
+
+/* Run fn(s, ctx) on every live strand, each under its id slot's lock (as with_live). */
+void strand__each_live(void (*fn)(struct strand *s, void *ctx), void *ctx);
+/* runtime.c: true while strand_shutdown cancels the strands (spawns are refused). */
+bool strand__runtime_draining(void);
 
 /* A per-worker cache of free id slot numbers (strand.c fills and drains it; the worker only
  * carries it, and only its own thread touches it). */
@@ -476,6 +491,11 @@ void strand__registry_add(struct strand *s);      /* registry.c; at spawn */
 void strand__registry_remove(struct strand *s);   /* at exit */
 void strand__arena_release(struct strand *s);     /* arena.c; at exit */
 void strand__mailbox_drain(struct strand *s);     /* mailbox.c; at exit (after no send can come) */
+/* mailbox.c: append a copy of msg to `to`'s mailbox as if sent by `from` (the runtime's
+ * notices: STRAND_FROM_RUNTIME), bypassing any limit, and wake its receiver. The caller
+ * guarantees `to` cannot finish meanwhile (inside strand__with_live, or `to` is the
+ * caller). 0 or -ENOMEM. */
+int  strand__mailbox_deliver(struct strand *to, int64_t from, const void *msg, size_t len);
 void strand__diag_start(void);                    /* signals, watchdog; at init */
 void strand__diag_stop(void);
 
@@ -498,6 +518,8 @@ enum strand__env_var {
     STRAND__ENV_WATCHDOG_SECS,
     STRAND__ENV_SEED,
     STRAND__ENV_GUARD_FALLBACK,
+    STRAND__ENV_SHUTDOWN_MS,
+    STRAND__ENV_REPORT,
     STRAND__ENV_COUNT
 };
 /* Parse `text` as the value of variable `var`: 0 and *out, -EINVAL (not a number of the

@@ -209,7 +209,9 @@ int strand_accept(int fd, struct sockaddr *addr, socklen_t *addrlen, int64_t dea
         int64_t until = now + backoff;
         if (deadline > 0 && deadline < until)
             until = deadline;
-        strand_sleep_until(until);
+        int src = strand_sleep_until(until);
+        if (src < 0)
+            return src; /* -ECANCELED: the back-off is a blocking call like any other */
         backoff = backoff * 2 > ACCEPT_BACKOFF_MAX ? ACCEPT_BACKOFF_MAX : backoff * 2;
     }
 }

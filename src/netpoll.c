@@ -55,6 +55,16 @@ int strand__netpoll_fd(void)
 void strand__netpoll_shutdown(void)
 {
     strand__poller_shutdown();
+    /* The backend's registrations went with it: a descriptor still open must be armed
+     * again in the next runtime's backend on its first would-block. */
+    for (int c = 0; c < CHUNKS; c++) {
+        strand__fdrec *chunk = atomic_load_explicit(&table[c], memory_order_acquire);
+        for (int i = 0; chunk != NULL && i < CHUNK; i++) {
+            strand__spin_lock(&chunk[i].lock);
+            chunk[i].registered = false;
+            strand__spin_unlock(&chunk[i].lock);
+        }
+    }
 }
 
 void strand__netpoll_wake(void)

@@ -9,9 +9,13 @@
  * may start it again (tests start runtimes of different shapes in one process).
  */
 #include "internal.h"
+#include "cancel.h"
+#include "diag.h"
 
 #include <errno.h>
 #include <poll.h>
+#include <stdio.h>
+#include <time.h>
 
 enum { DOWN = 0, UP = 2 };
 
@@ -30,6 +34,7 @@ static int start_locked(const strand_config *cfg)
     if ((rc = strand__sched_start(strand__diag_thread_start)) != 0)
         return rc;
     strand__diag_start();
+    strand__report_start();
     atomic_store_explicit(&state, UP, memory_order_release);
     return 0;
 }
@@ -110,16 +115,79 @@ int strand_wait_all(void)
     return strand__sched_wait_quiet();
 }
 
-void strand_shutdown(void)
+/* ------------------------------------------------------------------ shutdown
+ * strand_shutdown ends the strands before it stops the workers: it refuses new spawns
+ * (`draining`), cancels every live strand (cancel.c: each parked one wakes with
+ * -ECANCELED) and waits for them to unwind, sweeping again every millisecond so that a
+ * strand spawned just before the refusal, or one that lifted its shield, is cancelled
+ * too. Whatever is still alive at the deadline is listed on stderr and abandoned, as
+ * before cancellation existed (its memory and the workers it points at are kept). */
+
+static atomic_int draining;
+
+bool strand__runtime_draining(void)
+{
+    /* relaxed: a spawn that misses the flag is caught by the next sweep */
+    return atomic_load_explicit(&draining, memory_order_relaxed) != 0;
+}
+
+static void cancel_each(struct strand *s, void *ctx)
+{
+    (void)ctx;
+    strand__waiter *w = strand__cancel_locked(s);
+    if (w != NULL)
+        strand__waiter_wake(w); /* under its slot lock: it cannot end before this */
+}
+
+static void report_laggard(struct strand *s, void *ctx)
+{
+    struct strand c;
+    char line[256];
+    if (!strand__snapshot(s, &c))
+        return;
+    strand__dump_line(&c, s, *(int64_t *)ctx, line, sizeof line);
+    fprintf(stderr, "  %s\n", line);
+}
+
+static int drain(void)
+{
+    atomic_store_explicit(&draining, 1, memory_order_relaxed);
+    int64_t deadline = strand_now() + (int64_t)strand__cfg.shutdown_ms * 1000000;
+    for (;;) {
+        strand__each_live(cancel_each, NULL);
+        if (strand__sched_host()) {
+            int more = 0;
+            strand_run_until_idle(4096, &more);
+        }
+        if (strand__active() == 0)
+            return 0;
+        if (strand_now() >= deadline)
+            break;
+        struct timespec ts = { 0, 1000000 };
+        nanosleep(&ts, NULL);
+    }
+    int64_t now = strand__mono_ns();
+    fprintf(stderr, "strand: strand_shutdown: %llu strands still running %d ms after their "
+                    "cancel, abandoned:\n", (unsigned long long)strand__active(),
+            strand__cfg.shutdown_ms);
+    strand__each_live(report_laggard, &now);
+    return -ETIMEDOUT;
+}
+
+int strand_shutdown(void)
 {
     if (strand__current())
-        return; /* documented: only from a plain thread */
+        return -EDEADLK; /* documented: a worker cannot wait for itself */
     pthread_mutex_lock(&init_lock);
+    int rc = 0;
     if (atomic_load_explicit(&state, memory_order_relaxed) == UP) {
+        rc = drain();
         strand__diag_stop();
         strand__sched_stop();
         strand__netpoll_shutdown();
+        atomic_store_explicit(&draining, 0, memory_order_relaxed);
         atomic_store_explicit(&state, DOWN, memory_order_release);
     }
     pthread_mutex_unlock(&init_lock);
+    return rc;
 }

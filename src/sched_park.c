@@ -13,7 +13,11 @@
  *
  * A plain thread's waiter (w->s NULL) blocks on w->futex instead: 0 = waiting, 1 = woken.
  * A deadline is a timer on the waiting strand's stack whose callback races the wakers for
- * the one claim; it is stopped before the waiter's frame is left.
+ * the one claim; it is stopped before the waiter's frame is left. A cancel (cancel.c)
+ * races for the same claim: while a strand is parked its waiter is named in
+ * s->fate.parked, under s->fate.lock (fate.h), and a strand already cancelled claims its
+ * own waiter instead of parking. Either way the status is STRAND__STATUS_CANCELLED and
+ * the block returns -ECANCELED.
  */
 #define STRAND__SCHED_INTERNAL
 #include "sched_private.h"
@@ -110,10 +114,42 @@ static int thread_block(strand__waiter *w, int64_t deadline)
     }
 }
 
-int strand__waiter_block(strand__waiter *w, int64_t deadline)
+/* The waiting side of cancellation (fate.h): name w as the waiter a canceller may claim,
+ * unless the strand is cancelled already, in which case it claims w itself. true: the
+ * wait is over (status STRAND__STATUS_CANCELLED, the strand RUNNING again). The lock
+ * pairs with the canceller's: it either sees `cancelled` here or finds w in `parked`. */
+static bool cancel_point_enter(struct strand *s, strand__waiter *w)
 {
-    if (!w->s)
-        return thread_block(w, deadline);
+    strand__spin_lock(&s->fate.lock);
+    if (!atomic_load_explicit(&s->fate.cancelled, memory_order_relaxed)) {
+        s->fate.parked = w;
+        strand__spin_unlock(&s->fate.lock);
+        return false;
+    }
+    strand__spin_unlock(&s->fate.lock);
+    if (!strand__waiter_claim(w))
+        return false; /* a waker claimed it first: its wake is on the way, park for it */
+    w->status = STRAND__STATUS_CANCELLED;
+    strand__waiter_abort(w); /* the claim is ours, so no one else will wake it */
+    return true;
+}
+
+/* Once resumed: w's frame is about to go, so no canceller may look at it any more. */
+static void cancel_point_leave(struct strand *s)
+{
+    strand__spin_lock(&s->fate.lock);
+    s->fate.parked = NULL;
+    strand__spin_unlock(&s->fate.lock);
+}
+
+static int block_strand(strand__waiter *w, int64_t deadline, bool cancellable)
+{
+    struct strand *s = w->s;
+    cancellable = cancellable && s->fate.shield == 0;
+    if (cancellable && cancel_point_enter(s, w)) {
+        s->wait_kind = STRAND__WAIT_NONE;
+        return -ECANCELED;
+    }
     if (deadline < 0) {
         strand__park();
     } else {
@@ -122,6 +158,22 @@ int strand__waiter_block(strand__waiter *w, int64_t deadline)
         strand__park();
         strand__timer_stop(&t);
     }
-    w->s->wait_kind = STRAND__WAIT_NONE;
-    return w->status;
+    if (cancellable)
+        cancel_point_leave(s);
+    s->wait_kind = STRAND__WAIT_NONE;
+    return w->status == STRAND__STATUS_CANCELLED ? -ECANCELED : w->status;
+}
+
+int strand__waiter_block(strand__waiter *w, int64_t deadline)
+{
+    if (!w->s)
+        return thread_block(w, deadline);
+    return block_strand(w, deadline, true);
+}
+
+int strand__waiter_block_shielded(strand__waiter *w, int64_t deadline)
+{
+    if (!w->s)
+        return thread_block(w, deadline);
+    return block_strand(w, deadline, false);
 }

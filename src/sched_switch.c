@@ -299,10 +299,19 @@ void strand_yield(void)
 void strand_maybe_yield(void)
 {
     int every = strand__cfg.yield_interval;
+    struct strand *s = sched_current();
+    if (s == NULL)
+        return;
+    /* A cancelled loop gives way at every call (fate.h), so what cancelled it runs. */
+    if (STRAND__UNLIKELY(atomic_load_explicit(&s->fate.cancelled, memory_order_relaxed)) &&
+        s->fate.shield == 0) {
+        s->yield_count = 0;
+        strand__sched_switch_away(s, STRAND__PREV_YIELD);
+        return;
+    }
     if (every <= 0)
         return;
-    struct strand *s = sched_current();
-    if (s && ++s->yield_count >= (uint32_t)every) {
+    if (++s->yield_count >= (uint32_t)every) {
         s->yield_count = 0;
         strand__sched_switch_away(s, STRAND__PREV_YIELD);
     }

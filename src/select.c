@@ -137,7 +137,9 @@ static int select_block(strand_select_case *cases, int n, struct select_scratch 
             return i;
         }
     }
-    return rc == -ETIMEDOUT ? -ETIMEDOUT : -EPROTO; /* -EPROTO: a broken wake, never */
+    if (rc == -ETIMEDOUT || rc == -ECANCELED)
+        return rc;
+    return -EPROTO; /* a broken wake, never */
 }
 
 static int select_run(strand_select_case *cases, int n, struct select_scratch *sc,

@@ -22,6 +22,7 @@
  *              ZOMBIE -> FREE (detach)
  */
 #include "internal.h"
+#include "cancel.h"
 #include "wait.h"
 
 #include <errno.h>
@@ -265,7 +266,7 @@ int64_t strand_spawn_attr(strand_fn fn, void *arg, const strand_attr *attr)
         return rc;
     if ((rc = strand__runtime_ensure()) != 0)
         return rc;
-    if (strand__sched_stopping())
+    if (strand__sched_stopping() || strand__runtime_draining())
         return -ECANCELED;
     if (attr && attr->worker > strand__worker_count())
         return -EINVAL;
@@ -312,6 +313,7 @@ void strand_exit(void *result)
     if (!s) {
         pthread_exit(result); /* a plain thread: as documented, behaves like pthread_exit */
     }
+    strand__fate_exit(s); /* the exit reason to monitors, links, group (links.c) */
     strand__registry_remove(s);
     strand__arena_release(s);
     uint32_t n = (uint32_t)(s->id & ((1 << SLOT_BITS) - 1));
@@ -422,6 +424,22 @@ int strand_detach(int64_t id)
     sl->state = SLOT_DETACHED;
     strand__spin_unlock(&sl->lock);
     return 0;
+}
+
+void strand__each_live(void (*fn)(struct strand *s, void *ctx), void *ctx)
+{
+    pthread_mutex_lock(&free_lock);
+    uint32_t end = next_fresh;
+    pthread_mutex_unlock(&free_lock);
+    for (uint32_t n = 1; n < end; n++) {
+        slot *sl = slot_at(n);
+        if (sl == NULL)
+            continue;
+        strand__spin_lock(&sl->lock);
+        if ((sl->state == SLOT_LIVE || sl->state == SLOT_DETACHED) && sl->s != NULL)
+            fn(sl->s, ctx);
+        strand__spin_unlock(&sl->lock);
+    }
 }
 
 int strand__with_live(int64_t id, int (*fn)(struct strand *s, void *ctx), void *ctx)

@@ -246,8 +246,11 @@ int strand_cond_wait(strand_cond *c, strand_mutex *m, int64_t deadline)
     strand_mutex_unlock(m);
 
     rc = strand__wait_block(&r, 1, deadline);
+    /* Shielded: even a cancelled strand returns holding the mutex, as its caller expects. */
+    int shield = strand__wait_shield(1);
     int lrc = strand_mutex_lock(m, STRAND_FOREVER);
     (void)lrc; /* cannot fail: we do not hold it and wait forever */
+    strand__wait_shield(shield);
     return rc;
 }
 

@@ -2,12 +2,13 @@
  * time.c - the clock and sleeping: strand_now, strand_sleep, strand_sleep_until,
  * strand_deadline_in, strand_next_timeout.
  *
- * A sleeping strand is a waiter nobody else knows about: strand__waiter_block arms a timer
- * (timer.c, through the scheduler, which wakes a worker sleeping past it) for the deadline, and the timer's claim is the only one that can come, so a
- * sleep costs one heap entry and no CPU until it is due. On a plain thread sleeping is
+ * A sleeping strand is a wait (wait.h) on no object: strand__waiter_block arms a timer
+ * (timer.c, through the scheduler, which wakes a worker sleeping past it) for the
+ * deadline, and the only claims that can come are the timer's and a cancel's, so a sleep
+ * costs one heap entry and no CPU until it is due. On a plain thread sleeping is
  * clock_nanosleep on the same clock.
  */
-#include "internal.h"
+#include "wait.h"
 
 #include <errno.h>
 
@@ -39,6 +40,13 @@ static int thread_sleep_until(int64_t deadline)
     return 0;
 }
 
+/* A sleep is a wait on nothing (wait.h): no object, no waker, so no lock and nothing to
+ * publish or take back; its only endings are the deadline and a cancel. */
+static void sleep_nop(void *obj) { (void)obj; }
+static int sleep_publish(void *obj, strand__waiter *w) { (void)obj; (void)w; return 0; }
+static void *sleep_unlink(void *obj, strand__waiter *w) { (void)obj; (void)w; return NULL; }
+static const strand__wait_ops sleep_ops = { sleep_nop, sleep_nop, sleep_publish, sleep_unlink };
+
 int strand_sleep_until(int64_t deadline)
 {
     if (deadline < 0)
@@ -50,11 +58,8 @@ int strand_sleep_until(int64_t deadline)
         strand_yield(); /* sleep(0) still lets others run */
         return 0;
     }
-    strand__waiter w;
-    strand__waiter_prepare(&w, NULL);
-    strand__set_wait(cur, STRAND__WAIT_SLEEP, NULL, deadline);
-    int rc = strand__waiter_block(&w, deadline);
-    strand__set_wait(cur, STRAND__WAIT_NONE, NULL, 0);
+    strand__wait_reg r;
+    int rc = strand__wait(&r, &sleep_ops, NULL, deadline, STRAND__WAIT_SLEEP, deadline);
     return rc == -ETIMEDOUT ? 0 : rc;
 }
 

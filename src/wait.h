@@ -12,7 +12,7 @@
  *     -> note what the dump shows, ops->unlock
  *     -> strand__waiter_block
  *     -> for every registration no waker took: ops->lock, ops->unlink, ops->unlock
- *     -> the status
+ *     -> the status (-ECANCELED when a cancel ended it: fate.h)
  *
  * A primitive states only its condition (before calling in, under its lock) and its
  * hand-off (its waker: claim under the lock, write the status, wake after the unlock).
@@ -77,13 +77,14 @@ typedef struct strand__wait_reg {
 } strand__wait_reg;
 
 /* Did a waker end this registration (and so unlink it)? The one test of how a wait
- * ended. A third ending besides a waker and the deadline (cancellation) claims the waiter
- * like the timer does and writes a status of its own that no waker writes (not
- * -ECANCELED: strand_fd_close's waker uses that); adding it here, and mapping it to the
- * caller's code in strand__wait_block, is the whole change on the waiting side. */
+ * ended. The two other endings, the deadline's timer and a cancel (fate.h), claim the
+ * waiter and write a status no waker writes (-ETIMEDOUT, STRAND__STATUS_CANCELLED: not
+ * -ECANCELED, which strand_fd_close's waker writes); strand__waiter_block maps the latter
+ * to -ECANCELED. */
 static inline bool strand__wait_taken(const strand__wait_reg *r)
 {
-    return r->w.status != STRAND__STATUS_PENDING && r->w.status != -ETIMEDOUT;
+    return r->w.status != STRAND__STATUS_PENDING && r->w.status != -ETIMEDOUT &&
+           r->w.status != STRAND__STATUS_CANCELLED;
 }
 
 /* Out of line (wait.c): the one path for a registration that ended other than by its
@@ -112,7 +113,9 @@ static inline int strand__wait_register(strand__wait_reg *r, const strand__wait_
 
 static inline int strand__wait_block(strand__wait_reg *regs, int n, int64_t deadline)
 {
-    int rc = strand__waiter_block(&regs[0].w, deadline);
+    /* A registration that cannot be taken back (no unlink) cannot be cancelled either. */
+    int rc = regs[0].ops->unlink != NULL ? strand__waiter_block(&regs[0].w, deadline)
+                                         : strand__waiter_block_shielded(&regs[0].w, deadline);
     for (int i = 0; i < n; i++) {
         if (STRAND__UNLIKELY(!strand__wait_taken(&regs[i])))
             strand__wait_take_back(&regs[i]);
@@ -122,8 +125,9 @@ static inline int strand__wait_block(strand__wait_reg *regs, int n, int64_t dead
 
 /* Wait on one object. Called with obj's lock held and the condition false; returns with
  * the lock released (always). Blocks until a waker takes the registration (returns the
- * status it wrote) or `deadline` passes (-ETIMEDOUT, the registration taken back), or
- * returns ops->publish's refusal. kind/arg: what strand_dump shows (enum
+ * status it wrote), `deadline` passes (-ETIMEDOUT) or the strand is cancelled
+ * (-ECANCELED; then, as on a timeout, the registration is taken back), or returns
+ * ops->publish's refusal. kind/arg: what strand_dump shows (enum
  * strand__wait_kind, with obj). Inline, so that with a constant `ops` the hooks are direct
  * calls: a channel ping-pong parks on every message. */
 static inline int strand__wait(strand__wait_reg *r, const strand__wait_ops *ops, void *obj,
@@ -143,6 +147,19 @@ static inline int strand__wait(strand__wait_reg *r, const strand__wait_ops *ops,
         strand__set_wait(cur, kind, obj, arg);
     ops->unlock(obj);
     return strand__wait_block(r, 1, deadline);
+}
+
+/* Make the calling strand's waits uncancellable (on != 0) or cancellable again; returns
+ * the previous setting (0 on a plain thread, which cannot be cancelled). For a primitive's
+ * own clean-up that must block (strand_cond_wait re-taking its mutex). */
+static inline int strand__wait_shield(int on)
+{
+    struct strand *cur = strand__current();
+    if (cur == NULL)
+        return 0;
+    int prev = cur->fate.shield;
+    cur->fate.shield = on != 0;
+    return prev;
 }
 
 #endif

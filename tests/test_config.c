@@ -83,6 +83,11 @@ static const good_case goods[] = {
     { STRAND__ENV_SEED, "0", 0 },
     { STRAND__ENV_SEED, "42", 42 },
     { STRAND__ENV_SEED, "18446744073709551615", UINT64_MAX },
+    { STRAND__ENV_SHUTDOWN_MS, "0", 0 },
+    { STRAND__ENV_SHUTDOWN_MS, "5000", 5000 },
+    { STRAND__ENV_SHUTDOWN_MS, "86400000", 86400000 },
+    { STRAND__ENV_REPORT, "0", 0 },
+    { STRAND__ENV_REPORT, "1", 1 },
 };
 
 typedef struct bad_case {
@@ -124,6 +129,11 @@ static const bad_case bads[] = {
     { STRAND__ENV_WATCHDOG_SECS, "1s", -EINVAL },
     { STRAND__ENV_SEED, "18446744073709551616", -ERANGE },
     { STRAND__ENV_SEED, "-1", -EINVAL },
+    { STRAND__ENV_SHUTDOWN_MS, "86400001", -ERANGE },
+    { STRAND__ENV_SHUTDOWN_MS, "5s", -EINVAL },
+    { STRAND__ENV_SHUTDOWN_MS, "-1", -EINVAL },
+    { STRAND__ENV_REPORT, "2", -ERANGE },
+    { STRAND__ENV_REPORT, "yes", -EINVAL },
 };
 
 static void test_parse_good(void **state)

@@ -11,6 +11,8 @@
 // ctest-timeout: 120
 #include "test_util.h"
 
+#include <stdatomic.h>
+
 #include <stdbool.h>
 #include <sys/mman.h>
 
@@ -544,6 +546,67 @@ static void test_registry_overflow(void **state)
                  child.signaled, child.err);
 }
 
+/* ------------------------------------------------------------------ fate and symbols */
+
+static _Atomic int64_t fate_kid_id;
+
+/* Static on purpose: only the executable's .symtab names it (dladdr cannot). */
+static __attribute__((noinline)) int parked_in_a_static_function(void)
+{
+    char b[4];
+    int rc = (int)strand_recv(b, sizeof b, NULL, STRAND_FOREVER);
+    __asm__ __volatile__("" ::: "memory"); /* keep the frame: no tail call */
+    return rc;
+}
+
+static void *fate_kid(void *arg)
+{
+    (void)arg;
+    atomic_store(&fate_kid_id, strand_self());
+    return (void *)(intptr_t)parked_in_a_static_function();
+}
+
+static void *fate_main(void *arg)
+{
+    (void)arg;
+    strand_child_spec c = { fate_kid, NULL, "fate-kid", STRAND_PERMANENT, 0 };
+    strand_sup_spec spec = { STRAND_ONE_FOR_ONE, 1, 0, &c, 1 };
+    int64_t sup = strand_supervise(&spec);
+    assert_true(sup > 0);
+    while (atomic_load(&fate_kid_id) == 0)
+        strand_sleep(1000000);
+    int64_t kid = atomic_load(&fate_kid_id);
+    int64_t ref = strand_monitor(kid);
+    assert_true(ref > 0);
+    char *dump = NULL;
+    char want_sup[64], want_mon[96], want_link[64];
+    snprintf(want_sup, sizeof want_sup, "supervised by: %lld", (long long)sup);
+    snprintf(want_mon, sizeof want_mon, "monitored by: %lld (ref %lld)",
+             (long long)strand_self(), (long long)ref);
+    snprintf(want_link, sizeof want_link, "linked to: %lld", (long long)sup);
+    bool ok = false;
+    for (int i = 0; i < 200 && !ok; i++) {
+        free(dump);
+        strand_sleep(5000000);
+        dump = dump_to_string();
+        assert_non_null(dump);
+        ok = strstr(dump, want_sup) && strstr(dump, want_mon) && strstr(dump, want_link) &&
+             strstr(dump, "parked_in_a_static_function+0x") && strstr(dump, "[traps exits]");
+    }
+    if (!ok)
+        fail_msg("dump without the supervision tree or the static name:\n%s", dump);
+    free(dump);
+    assert_int_equal(strand_cancel(sup), 0);
+    assert_int_equal(strand_join(sup, NULL), 0);
+    return NULL;
+}
+
+static void test_dump_fate_and_static_names(void **state)
+{
+    (void)state;
+    test_run_strand(fate_main, NULL);
+}
+
 int main(void)
 {
     test_deadline_named("test_diag", 110);
@@ -556,6 +619,7 @@ int main(void)
         cmocka_unit_test(test_bad_arguments),
         cmocka_unit_test(test_dump_waits_on),
         cmocka_unit_test(test_stats_counters),
+        cmocka_unit_test(test_dump_fate_and_static_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

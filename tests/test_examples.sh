@@ -9,7 +9,7 @@
 # ctest-timeout: 120
 set -u
 
-EXAMPLES="demo echo_lines echo_server embed_poll kv_server http_server"
+EXAMPLES="demo echo_lines echo_server embed_poll kv_server http_server supervisor"
 
 BUILD=${1:?usage: test_examples.sh BUILD_DIR}
 if grep -q '^STRAND_BUILD_EXAMPLES:BOOL=OFF' "$BUILD/CMakeCache.txt" 2>/dev/null; then

@@ -20,21 +20,23 @@ type bench struct {
 }
 
 var benches = map[string]bench{
-	"yield":         {benchYield, 2000000},
-	"yield_busy2":   {benchYieldBusy2, 1000000},
-	"spawn":         {benchSpawn, 1000000},
-	"spawn_row":     {benchSpawnRow, 1000000},
-	"first_park":    {benchFirstPark, 100000},
-	"idle_mem":      {benchIdleMem, 1000000},
-	"skynet":        {benchSkynet, 1000000},
-	"skynet_1w":     {benchSkynet1w, 1000000},
-	"spawn_outside": {benchSpawnOutside, 1000000},
-	"pingpong":      {benchPingpong, 500000},
-	"ring":          {benchRing, 100},
-	"chan_1p1c":     {benchChan1p1c, 4000000},
-	"chan_2x2":      {benchChan2x2, 4000000},
-	"mailbox_rtt":   {benchMailboxRtt, 500000},
-	"timer_churn":   {benchTimerChurn, 1000000},
+	"yield":          {benchYield, 2000000},
+	"yield_busy2":    {benchYieldBusy2, 1000000},
+	"spawn":          {benchSpawn, 1000000},
+	"spawn_row":      {benchSpawnRow, 1000000},
+	"first_park":     {benchFirstPark, 100000},
+	"idle_mem":       {benchIdleMem, 1000000},
+	"skynet":         {benchSkynet, 1000000},
+	"skynet_1w":      {benchSkynet1w, 1000000},
+	"spawn_outside":  {benchSpawnOutside, 1000000},
+	"pingpong":       {benchPingpong, 500000},
+	"ring":           {benchRing, 100},
+	"chan_1p1c":      {benchChan1p1c, 4000000},
+	"chan_2x2":       {benchChan2x2, 4000000},
+	"mailbox_rtt":    {benchMailboxRtt, 500000},
+	"timer_churn":    {benchTimerChurn, 1000000},
+	"cancel_latency": {benchCancelLatency, 100000},
+	"monitor_rtt":    {benchMonitorRtt, 500000},
 }
 
 // result prints the line run.sh parses; %.3f matches the C side's format.
