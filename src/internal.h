@@ -404,6 +404,13 @@ void strand__registry_add(struct strand *s);      /* registry.c; at spawn */
 void strand__registry_remove(struct strand *s);   /* at exit */
 void strand__arena_release(struct strand *s);     /* arena.c; at exit */
 void strand__mailbox_drain(struct strand *s);     /* mailbox.c; at exit (after no send can come) */
+/* The one way a message enters a mailbox (mailbox.c): strand_send and the runtime's own
+ * notices (from < 0, e.g. -1 for the runtime) go through it. Copies `len` bytes of msg and
+ * queues them for `to`, waking it if it waits. The caller keeps `to` from finishing during
+ * the call (inside strand__with_live on its id, or `to` is the caller). 0; -EMSGSIZE if
+ * the message is too long to hold; -ENOMEM. On an error nothing was queued and msg is the
+ * caller's still. Never blocks; callable from any thread. */
+int  strand__mailbox_deliver(struct strand *to, int64_t from, const void *msg, size_t len);
 void strand__diag_start(void);                    /* signals, watchdog; at init */
 void strand__diag_stop(void);
 

@@ -8,13 +8,16 @@
  *    only the owning strand unlinks and frees nodes. So the owner may read nodes (and the
  *    `next` links of every node but the tail it last saw under the lock) without the lock:
  *    message contents never change after they are published.
- *  - Delivery runs inside strand__with_live, so the target cannot finish (and drain its
- *    mailbox) while a message is being appended; after the exit path's drain no send can
- *    reach the strand, so a message is either received, dropped by the drain (counted as
- *    STRAND__STAT_MAILBOX_DROPPED), or refused with -ESRCH - never lost silently.
+ *  - Every message enters through strand__mailbox_deliver (strand_send, and the runtime's
+ *    own notices), whose caller keeps the target live: strand_send runs it inside
+ *    strand__with_live, so the target cannot finish (and drain its mailbox) while a
+ *    message is being appended; after the exit path's drain no send can reach the strand,
+ *    so a message is either received, dropped by the drain (counted as
+ *    STRAND__STAT_MAILBOX_DROPPED), or refused (-ESRCH, -EMSGSIZE, -ENOMEM, the message
+ *    still the caller's) - never lost silently.
  *  - At most one waiter (the owner's) is registered, through wait.h (mb_ops). A sender
- *    claims it, clears the pointer, and wakes it after the lock is released; the owner cannot finish before that
- *    wake, so waking outside the lock is safe.
+ *    claims it, clears the pointer, and wakes it after the lock is released; the owner
+ *    cannot finish before that wake, so waking outside the lock is safe.
  */
 #include "wait.h"
 
@@ -29,58 +32,67 @@ struct strand__msg {
 };
 
 struct deliver {
-    struct strand__msg *msg;
-    strand__waiter     *wake;
+    int64_t     from;
+    const void *msg;
+    size_t      len;
 };
 
-static int deliver(struct strand *s, void *ctx)
+/* The largest message a mailbox holds (its node's size must fit a size_t). */
+#define MSG_MAX (SIZE_MAX / 2)
+
+int strand__mailbox_deliver(struct strand *to, int64_t from, const void *msg, size_t len)
 {
-    struct deliver *d = ctx;
-    strand__mailbox *mb = &s->mbox;
+    if (len > MSG_MAX)
+        return -EMSGSIZE;
+    struct strand__msg *m = malloc(sizeof *m + len);
+    if (m == NULL)
+        return -ENOMEM;
+    m->next = NULL;
+    m->from = from;
+    m->len = len;
+    if (len > 0)
+        memcpy(m->data, msg, len);
+
+    strand__mailbox *mb = &to->mbox;
+    strand__waiter *wake = NULL;
     strand__spin_lock(&mb->lock);
     if (mb->tail != NULL)
-        mb->tail->next = d->msg;
+        mb->tail->next = m;
     else
-        mb->head = d->msg;
-    mb->tail = d->msg;
+        mb->head = m;
+    mb->tail = m;
     mb->count++;
     strand__waiter *w = mb->waiter;
     if (w != NULL && strand__waiter_claim(w)) {
         mb->waiter = NULL;
         w->status = 0;
-        d->wake = w;
+        wake = w;
     }
     strand__spin_unlock(&mb->lock);
+    /* `to` cannot finish before this wake (the caller keeps it live), so waking after
+     * the unlock is safe. */
+    if (wake != NULL)
+        strand__waiter_wake(wake);
+    strand__stat_add(STRAND__STAT_MAILBOX_SENT, 1);
     return 0;
+}
+
+static int deliver(struct strand *s, void *ctx)
+{
+    struct deliver *d = ctx;
+    return strand__mailbox_deliver(s, d->from, d->msg, d->len);
 }
 
 int strand_send(int64_t to, const void *msg, size_t len)
 {
     if (msg == NULL && len > 0)
         return -EINVAL;
-    if (len > SIZE_MAX / 2)
+    if (len > MSG_MAX)
         return -EINVAL;
     if (to <= 0)
         return -ESRCH;
-    struct strand__msg *m = malloc(sizeof *m + len);
-    if (m == NULL)
-        return -ENOMEM;
-    m->next = NULL;
-    m->from = strand_self();
-    m->len = len;
-    if (len > 0)
-        memcpy(m->data, msg, len);
-
-    struct deliver d = { m, NULL };
-    int rc = strand__with_live(to, deliver, &d);
-    if (rc != 0) {
-        free(m);
-        return rc;
-    }
-    if (d.wake != NULL)
-        strand__waiter_wake(d.wake);
-    strand__stat_add(STRAND__STAT_MAILBOX_SENT, 1);
-    return 0;
+    struct deliver d = { strand_self(), msg, len };
+    return strand__with_live(to, deliver, &d);
 }
 
 /* Unlink `m` (whose predecessor is `prev`, NULL for the head) under the lock. */
