@@ -5,22 +5,26 @@
  * empty cases, close and select. An unbuffered channel is Go's hchan without a buffer:
  * every operation takes the lock and hands the value straight to a parked partner.
  *
- * Fast path (buffered): a send is one CAS on enq, the copy, a release store of the slot's
- * seq; then a seq_cst fence and one load of `rwait`, and only if it is set the lock (to
- * hand buffered values to parked receivers). A receive likewise with deq and `swait`.
+ * Fast path (buffered): a send is one CAS on enq, the copy, a seq_cst store of the slot's
+ * seq (an exchange on x86, in place of a store and a fence); then one plain load of
+ * `rwait`, and only if it is set the lock (to hand buffered values to parked receivers).
+ * A receive likewise with deq and `swait`.
  * A send also goes to the lock when `swait` is already set, so it does not overtake the
  * parked senders for a slot a receiver just freed for them.
  *
- * No lost wake-up (the Dekker pair): a receiver about to park takes the lock, stores
- * rwait = 1, issues a seq_cst fence, and looks at the ring once more; only if that look
- * fails does it queue its waiter (still under the lock) and park. A sender publishes its
- * value (the seq store), issues a seq_cst fence, then loads rwait. Of two such sequences
- * at least one sees the other's store: either the receiver's last look finds the value,
- * or the sender sees rwait and takes the lock, which it can get only after the receiver
+ * No lost wake-up (the Dekker pair, all four accesses seq_cst, so they fall in one total
+ * order; seq_cst operations rather than fences, which ThreadSanitizer cannot follow): a
+ * receiver about to park takes the lock, stores rwait = 1 and looks at the ring once more
+ * (a load of the head slot's seq); only if that look fails does it queue its waiter
+ * (still under the lock) and park. A sender publishes its value (the seq store), then
+ * loads rwait. Of two such sequences at least one sees the other's store: in the total
+ * order either the receiver's look comes after the publish and finds the value,
+ * or the sender's load comes after the flag store and sees it, and takes the lock, which
+ * it can get only after the receiver
  * has queued itself, and hands it a value. Senders waiting for room mirror this with
  * swait and the slot a receiver frees. A value a sender is still copying in (its position
  * claimed, seq not yet published) counts as "not there" for the receiver's last look: the
- * sender's fence and load come after its publish, so it is that sender who wakes.
+ * sender's load of rwait comes after its publish, so it is that sender who wakes.
  *
  * Settling (strand__chan_settle, under the lock): while a receiver waits and a value is
  * ready, claim the receiver and pop into its elem; while a sender waits and a slot is
@@ -111,8 +115,9 @@ void strand_chan_release(strand_chan *ch)
 
 void strand__chan_flags(struct strand_chan *ch)
 {
-    /* relaxed: the flags are read after a fence by the lock-free side (see the top
-     * comment); clearing one only ever follows its queue becoming empty under the lock */
+    /* relaxed: lowering a flag only ever follows its queue becoming empty (under the
+     * lock), and a flag raised here for a queue that still holds waiters was raised with
+     * seq_cst before their last look already; the Dekker stores are chan_slow's */
     atomic_store_explicit(&ch->rwait, !strand__waitq_empty(&ch->recvq), memory_order_relaxed);
     atomic_store_explicit(&ch->swait, !strand__waitq_empty(&ch->sendq), memory_order_relaxed);
 }
@@ -227,8 +232,8 @@ static void chan_settle(struct strand_chan *ch, strand__chan_wake *wk)
     strand__chan_flags(ch);
 }
 
-/* A lock-free operation succeeded: if the other side may wait (flag seen after the
- * fence, see "No lost wake-up"), settle under the lock. */
+/* A lock-free operation succeeded: if the other side may wait (its flag, read by
+ * its seq_cst load, see "No lost wake-up"), settle under the lock. */
 static STRAND__NOINLINE void chan_settle_locked(struct strand_chan *ch)
 {
     strand__chan_wake wk = { NULL, 0 };
@@ -306,19 +311,16 @@ static int chan_wait(struct strand_chan *ch, void *elem, int64_t deadline, bool 
     return strand__wait(&r, &strand__chan_recv_ops, ch, deadline, STRAND__WAIT_CHAN_RECV, 0);
 }
 
-/* The locked path of both kinds: with the lock, raise this side's flag, fence, try once
- * more (the last look), then park; again while a waker says "retry". */
+/* The locked path of both kinds: with the lock, raise this side's flag, try once more
+ * (the last look), then park; again while a waker says "retry". */
 static STRAND__NOINLINE int chan_slow(struct strand_chan *ch, void *elem, int64_t deadline,
                                       bool send)
 {
     for (;;) {
         strand__chan_wake wk = { NULL, 0 };
         strand__wlock_acquire(&ch->lock);
-        if (ch->cap > 0) {
-            atomic_store_explicit(send ? &ch->swait : &ch->rwait, 1, memory_order_relaxed);
-            /* seq_cst: the Dekker fence of "No lost wake-up" (waiting side) */
-            atomic_thread_fence(memory_order_seq_cst);
-        }
+        if (ch->cap > 0) /* seq_cst: the waiting side's store of "No lost wake-up" */
+            atomic_store_explicit(send ? &ch->swait : &ch->rwait, 1, memory_order_seq_cst);
         int rc = send ? strand__chan_try_send(ch, elem, &wk) : strand__chan_try_recv(ch, elem, &wk);
         if (rc != -EAGAIN || deadline == 0 || (deadline > 0 && deadline <= strand_now())) {
             if (rc != 0 && ch->cap > 0) /* no wait after all: lower our flag again */
@@ -341,9 +343,8 @@ int strand_chan_send(strand_chan *ch, const void *elem, int64_t deadline)
         !atomic_load_explicit(&ch->swait, memory_order_relaxed)) {
         int rc = strand__chan_ring_push(ch, elem);
         if (STRAND__LIKELY(rc == 0)) {
-            /* seq_cst: the Dekker fence of "No lost wake-up" (waking side) */
-            atomic_thread_fence(memory_order_seq_cst);
-            if (STRAND__UNLIKELY(atomic_load_explicit(&ch->rwait, memory_order_relaxed)))
+            /* seq_cst: the waking side's load of "No lost wake-up" */
+            if (STRAND__UNLIKELY(atomic_load_explicit(&ch->rwait, memory_order_seq_cst)))
                 chan_settle_locked(ch);
             strand__stat_add(STRAND__STAT_CHAN_OPS, 1);
             return 0;
@@ -361,8 +362,8 @@ int strand_chan_recv(strand_chan *ch, void *elem, int64_t deadline)
     if (STRAND__LIKELY(ch->cap > 0)) {
         int rc = strand__chan_ring_pop(ch, elem);
         if (STRAND__LIKELY(rc == 0)) {
-            atomic_thread_fence(memory_order_seq_cst); /* as in strand_chan_send */
-            if (STRAND__UNLIKELY(atomic_load_explicit(&ch->swait, memory_order_relaxed)))
+            /* seq_cst: as in strand_chan_send */
+            if (STRAND__UNLIKELY(atomic_load_explicit(&ch->swait, memory_order_seq_cst)))
                 chan_settle_locked(ch);
             strand__stat_add(STRAND__STAT_CHAN_OPS, 1);
             return 0;

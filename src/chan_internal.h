@@ -48,7 +48,8 @@ struct strand_chan {
     bool          pow2;      /* cap is a power of two: slot index by mask, not by division */
     /* "someone may wait on recvq / sendq": 1 from just before a waiter's last look at the
      * ring (under the lock) until the queue is seen empty (under the lock). A lock-free
-     * operation that may have enabled a waiter reads it after a seq_cst fence. */
+     * operation that may have enabled a waiter reads it (seq_cst) after its seq_cst
+     * publish of the slot. */
     atomic_uint   rwait, swait;
     /* --- the senders' and the receivers' positions, each on its own line */
     _Alignas(STRAND__CACHELINE) _Atomic uint64_t enq;
@@ -93,8 +94,9 @@ static inline int strand__chan_ring_push(struct strand_chan *ch, const void *ele
         if (STRAND__UNLIKELY(pos & STRAND__CHAN_CLOSED))
             return -EPIPE;
         sl = strand__chan_slot_at(ch, pos);
-        /* acquire: the receiver that freed the slot has finished copying out of it */
-        uint64_t seq = atomic_load_explicit(&sl->seq, memory_order_acquire);
+        /* acquire: the receiver that freed the slot has finished copying out of it;
+         * seq_cst: this is the "last look" of chan.c's "No lost wake-up" */
+        uint64_t seq = atomic_load_explicit(&sl->seq, memory_order_seq_cst);
         int64_t diff = (int64_t)(seq - 2 * pos);
         if (diff == 0) {
             if (atomic_compare_exchange_weak_explicit(&ch->enq, &pos, pos + 1,
@@ -107,8 +109,9 @@ static inline int strand__chan_ring_push(struct strand_chan *ch, const void *ele
         }
     }
     strand__chan_copy(sl->data, elem, ch->elem_size);
-    /* release: the copy is visible to the receiver that sees this seq */
-    atomic_store_explicit(&sl->seq, 2 * pos + 1, memory_order_release);
+    /* release: the copy is visible to the receiver that sees this seq; seq_cst: it
+     * comes before our load of rwait in the single total order (chan.c) */
+    atomic_store_explicit(&sl->seq, 2 * pos + 1, memory_order_seq_cst);
     return 0;
 }
 
@@ -120,8 +123,9 @@ static inline int strand__chan_ring_pop(struct strand_chan *ch, void *elem)
     strand__chan_slot *sl;
     for (;;) {
         sl = strand__chan_slot_at(ch, pos);
-        /* acquire: pairs with the sender's publishing store; the value is complete */
-        uint64_t seq = atomic_load_explicit(&sl->seq, memory_order_acquire);
+        /* acquire: pairs with the sender's publishing store, the value is complete;
+         * seq_cst: the "last look" (chan.c) */
+        uint64_t seq = atomic_load_explicit(&sl->seq, memory_order_seq_cst);
         int64_t diff = (int64_t)(seq - (2 * pos + 1));
         if (diff == 0) {
             if (atomic_compare_exchange_weak_explicit(&ch->deq, &pos, pos + 1,
@@ -138,8 +142,9 @@ static inline int strand__chan_ring_pop(struct strand_chan *ch, void *elem)
         }
     }
     strand__chan_copy(elem, sl->data, ch->elem_size);
-    /* release: our copy-out is done before the next lap's sender reuses the slot */
-    atomic_store_explicit(&sl->seq, 2 * (pos + ch->cap), memory_order_release);
+    /* release: our copy-out is done before the next lap's sender reuses the slot;
+     * seq_cst: it comes before our load of swait (chan.c) */
+    atomic_store_explicit(&sl->seq, 2 * (pos + ch->cap), memory_order_seq_cst);
     return 0;
 }
 
@@ -175,7 +180,7 @@ void strand__chan_wake_run(strand__chan_wake *wk);
 
 /* With ch->lock held: complete the operation now (0, or -EPIPE) and note in *wk what to
  * wake, or return -EAGAIN. For a buffered channel the caller has raised ch->swait (send)
- * or ch->rwait (recv) and issued a seq_cst fence first (chan.c: "No lost wake-up"). On 0
+ * or ch->rwait (recv) with a seq_cst store first (chan.c: "No lost wake-up"). On 0
  * the helpers leave both flags matching the queues; otherwise they leave them raised
  * for the wait to come, and a caller that does not wait calls strand__chan_flags. */
 int  strand__chan_try_send(struct strand_chan *ch, const void *elem, strand__chan_wake *wk);

@@ -5,8 +5,8 @@
  *  1. Shuffle the case order (fairness among ready cases) and sort the distinct channels
  *     by address; lock them all in that order (a total order, so two selects can never
  *     deadlock on each other's locks; the same channel in two cases is locked once).
- *  2. With every lock held, raise the wait flag of each buffered case's side and fence
- *     (the waiting side of chan.c's "No lost wake-up": this look is the last before the
+ *  2. With every lock held, raise the wait flag of each buffered case's side (the
+ *     waiting side of chan.c's "No lost wake-up": this look is the last before the
  *     cases are queued), then try each case in the shuffled order with the same helpers
  *     as strand_chan_send/recv; the first that completes fires, and the flags of every
  *     channel are set back from its queues.
@@ -161,17 +161,14 @@ static int select_block(strand_select_case *cases, int n, struct select_scratch 
 /* Raise the flag of each buffered case's side, so that step 2 is the last look. */
 static void raise_flags(strand_select_case *cases, int n)
 {
-    bool any = false;
     for (int i = 0; i < n; i++) {
         struct strand_chan *ch = cases[i].chan;
         if (ch->cap == 0)
             continue;
+        /* seq_cst: the waiting side's store of chan.c's "No lost wake-up" */
         atomic_store_explicit(cases[i].op == STRAND_SELECT_SEND ? &ch->swait : &ch->rwait, 1,
-                              memory_order_relaxed);
-        any = true;
+                              memory_order_seq_cst);
     }
-    if (any) /* seq_cst: the Dekker fence of chan.c's "No lost wake-up" (waiting side) */
-        atomic_thread_fence(memory_order_seq_cst);
 }
 
 /* The ring positions of every buffered channel (the locks freeze the unbuffered ones).
