@@ -142,13 +142,14 @@ enum strand__wait_kind {
 
 struct strand__msg;
 
-/* Per-strand mailbox (mailbox.c owns the fields; sched/strand.c only initialise and
- * drain it). `lock` guards the list and `waiter`. */
+/* Per-strand mailbox (mailbox.c owns the fields and states the protocol; sched/strand.c
+ * only zero and drain it). `lock` guards `waiter` only; `inbox` is the senders' lock-free
+ * stack; head/tail the owner's private FIFO. */
 typedef struct strand__mailbox {
     strand__spinlock    lock;
-    struct strand__msg *head, *tail;
     struct strand__waiter *waiter;
-    uint32_t            count;
+    _Atomic uintptr_t   inbox;
+    struct strand__msg *head, *tail;
 } strand__mailbox;
 
 #define STRAND__NAME_MAX 32
