@@ -485,6 +485,8 @@ bench chan_1p1c     ns/msg        ratio_le   0.333  "<=0.33x Go (3x faster)"   -
 bench chan_2x2      ns/msg        ratio_le   0.333  "<=0.33x Go (3x faster)"   -- "$BIN/chan" chan_2x2      -- env GOMAXPROCS=2 "$M" chan_2x2
 bench mailbox_rtt   ns/rtt        ratio_le   0.3    "<=0.3x Go"                -- "$BIN/mailbox_rtt" mailbox_rtt -- "$M" mailbox_rtt
 bench timer_churn   ms            none       0      "-"                        -- "$BIN/timer_churn" timer_churn -- "$M" timer_churn
+bench select2       ns/select     ratio_le   0.5    "<=0.5x Go"                -- "$BIN/select" select2     -- "$M" select2
+bench select_fanin8 ns/msg        ratio_le   0.5    "<=0.5x Go"                -- "$BIN/select" select_fanin8 -- "$M" select_fanin8
 bench_echo
 bench_resp
 bench_http http_plaintext /
