@@ -360,13 +360,13 @@ struct strand__caches {
 
 /* A passive facility: timer.c calls nothing above it. Who must wake when a deadline moves
  * is the scheduler's business (strand__sched_timer_start). */
+struct strand__tslot;
 typedef struct strand__timer {
     int64_t when;                       /* absolute monotonic ns */
     void  (*fn)(struct strand__timer *t); /* runs on a worker, never on the owner's stack */
     void   *arg;
-    atomic_int state;                   /* timer.c */
-    int32_t heap_index;
-    int32_t heap_no;
+    struct strand__tslot *slot;         /* timer.c: this start's record in its heap */
+    unsigned gen;                       /* timer.c: the slot's generation at the start */
 } strand__timer;
 
 /* Start t (when < 0: never due). Returns true if it became the earliest deadline of its
@@ -378,7 +378,9 @@ bool    strand__timer_start(strand__timer *t, int64_t when, void (*fn)(strand__t
 bool    strand__timer_stop(strand__timer *t);
 /* Run the callbacks of every due timer; return the earliest pending deadline or -1. */
 int64_t strand__timers_run(int64_t now);
-/* The earliest pending deadline or -1 (seq_cst loads of the heap tops; no lock). */
+/* The earliest pending deadline or -1 (seq_cst loads of the heap tops; no lock). Never
+ * later than the earliest live timer; after a stop on another thread it may briefly be a
+ * cancelled timer's (see timer.c), which only wakes a sleeping worker early. */
 int64_t strand__timers_next(void);
 
 /* ------------------------------------------------------------------ netpoll */
