@@ -117,15 +117,6 @@ void strand_chan_release(strand_chan *ch)
 
 /* ------------------------------------------------------------------ waiting (wait.h) */
 
-void strand__chan_flags(struct strand_chan *ch)
-{
-    /* relaxed: lowering a flag only ever follows its queue becoming empty (under the
-     * lock), and a flag raised here for a queue that still holds waiters was raised with
-     * seq_cst before their last look already; the Dekker stores are chan_slow's */
-    atomic_store_explicit(&ch->rwait, !strand__waitq_empty(&ch->recvq), memory_order_relaxed);
-    atomic_store_explicit(&ch->swait, !strand__waitq_empty(&ch->sendq), memory_order_relaxed);
-}
-
 static int chan_publish(struct strand_chan *ch, strand__waitq *q, strand__waiter *w)
 {
     strand__waitq_push(q, w, ch);
@@ -192,13 +183,6 @@ size_t strand_chan_len(strand_chan *ch)
 size_t strand_chan_cap(strand_chan *ch)
 {
     return ch == NULL ? 0 : ch->cap;
-}
-
-void strand__chan_wake_run(strand__chan_wake *wk)
-{
-    strand__wakelist_run(wk->list);
-    if (wk->done != 0)
-        strand__stat_add(STRAND__STAT_CHAN_OPS, wk->done);
 }
 
 /* ------------------------------------------------------------------ settling (lock held) */

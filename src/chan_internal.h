@@ -176,7 +176,13 @@ typedef struct strand__chan_wake {
     unsigned        done;
 } strand__chan_wake;
 
-void strand__chan_wake_run(strand__chan_wake *wk);
+static inline void strand__chan_wake_run(strand__chan_wake *wk)
+{
+    if (wk->list != NULL)
+        strand__wakelist_run(wk->list);
+    if (wk->done != 0)
+        strand__stat_add(STRAND__STAT_CHAN_OPS, wk->done);
+}
 
 /* With ch->lock held: complete the operation now (0, or -EPIPE) and note in *wk what to
  * wake, or return -EAGAIN. For a buffered channel the caller has raised ch->swait (send)
@@ -185,8 +191,21 @@ void strand__chan_wake_run(strand__chan_wake *wk);
  * for the wait to come, and a caller that does not wait calls strand__chan_flags. */
 int  strand__chan_try_send(struct strand_chan *ch, const void *elem, strand__chan_wake *wk);
 int  strand__chan_try_recv(struct strand_chan *ch, void *elem, strand__chan_wake *wk);
-/* With ch->lock held: set rwait/swait from the queues (after a wait that did not happen). */
-void strand__chan_flags(struct strand_chan *ch);
+/* With ch->lock held: set rwait/swait from the queues (after a wait that did not happen,
+ * and after every change of the queues). */
+static inline void strand__chan_flags(struct strand_chan *ch)
+{
+    /* relaxed: lowering a flag only ever follows its queue becoming empty (under the
+     * lock), and a flag raised here for a queue that still holds waiters was raised with
+     * seq_cst before their last look already; the Dekker stores are chan_slow's */
+    unsigned r = !strand__waitq_empty(&ch->recvq), w = !strand__waitq_empty(&ch->sendq);
+    /* Stored only when changed: the line is read by every lock-free operation, and a
+     * store nobody needs would take it away from their caches. */
+    if (atomic_load_explicit(&ch->rwait, memory_order_relaxed) != r)
+        atomic_store_explicit(&ch->rwait, r, memory_order_relaxed);
+    if (atomic_load_explicit(&ch->swait, memory_order_relaxed) != w)
+        atomic_store_explicit(&ch->swait, w, memory_order_relaxed);
+}
 /* How the wait layer (wait.h) queues a waiter on a channel's sendq / recvq and takes it
  * back; select.c registers its cases with them. */
 extern const strand__wait_ops strand__chan_send_ops, strand__chan_recv_ops;

@@ -5,11 +5,11 @@
  *  1. Shuffle the case order (fairness among ready cases) and sort the distinct channels
  *     by address; lock them all in that order (a total order, so two selects can never
  *     deadlock on each other's locks; the same channel in two cases is locked once).
- *  2. With every lock held, raise the wait flag of each buffered case's side (the
- *     waiting side of chan.c's "No lost wake-up": this look is the last before the
- *     cases are queued), then try each case in the shuffled order with the same helpers
- *     as strand_chan_send/recv; the first that completes fires, and the flags of every
- *     channel are set back from its queues.
+ *  2. With every lock held, try each case in the shuffled order with the same helpers as
+ *     strand_chan_send/recv; the first that completes fires. If none does, raise the wait
+ *     flag of each buffered case's side (the waiting side of chan.c's "No lost
+ *     wake-up") and try them all once more: that is the last look before the cases are
+ *     queued (if one fires now, every channel's flags are set back from its queues).
  *  3. Otherwise register one waiter per case, all sharing one claim word, then unlock and
  *     block on the first waiter (the primary). A waker claims whichever case waiter it
  *     dequeues - the shared claim lets exactly one case (or the timeout) win - writes that
@@ -21,8 +21,8 @@
  *
  * Non-blocking (no case ready, deadline 0 or past): the answer "nothing ready" must hold
  * at one instant, but buffered channels change under our locks (chan.c's lock-free
- * paths). So the ring positions of those channels are read before step 2 and after it
- * (a double collect): if none moved, no value left and no claim was made while we
+ * paths). So step 2 runs once more between two reads of the ring positions of those
+ * channels (a double collect): if none moved, no value left and no claim was made while we
  * looked, so a case found unready at its look was unready at the first look too (a
  * value or slot only appears when a position moves or an in-flight copy completes, and a
  * completion after our look is ordered after it); otherwise the select starts over.
@@ -201,6 +201,30 @@ static void settle_flags(struct strand_chan **chans, int m)
     }
 }
 
+/* Try each case in the shuffled order (locks held): the index of the first that
+ * completed (its locks then dropped, its partners woken), or -1 with the locks held.
+ * `raised`: the flags were raised for this look and must be set back on success. */
+static int try_cases(strand_select_case *cases, int n, struct select_scratch *sc, int m,
+                     bool raised)
+{
+    for (int k = 0; k < n; k++) {
+        int i = sc->order[k];
+        strand_select_case *c = &cases[i];
+        strand__chan_wake wk = { NULL, 0 };
+        int rc = c->op == STRAND_SELECT_SEND ? strand__chan_try_send(c->chan, c->elem, &wk)
+                                              : strand__chan_try_recv(c->chan, c->elem, &wk);
+        if (rc == -EAGAIN)
+            continue;
+        if (raised)
+            settle_flags(sc->chans, m);
+        unlock_all(sc->chans, m);
+        strand__chan_wake_run(&wk);
+        c->status = rc;
+        return i;
+    }
+    return -1;
+}
+
 static int select_run(strand_select_case *cases, int n, struct select_scratch *sc,
                       int64_t deadline)
 {
@@ -213,29 +237,20 @@ static int select_run(strand_select_case *cases, int n, struct select_scratch *s
     }
     int m = sort_unique(sc->chans, n);
     lock_all(sc->chans, m);
-    raise_flags(cases, n);
-    snapshot(sc, m, false);
 
-    /* step 2: anything ready? */
-    for (int k = 0; k < n; k++) {
-        int i = sc->order[k];
-        strand_select_case *c = &cases[i];
-        strand__chan_wake wk = { NULL, 0 };
-        int rc = c->op == STRAND_SELECT_SEND ? strand__chan_try_send(c->chan, c->elem, &wk)
-                                              : strand__chan_try_recv(c->chan, c->elem, &wk);
-        if (rc == -EAGAIN)
-            continue;
-        settle_flags(sc->chans, m);
-        unlock_all(sc->chans, m);
-        strand__chan_wake_run(&wk);
-        c->status = rc;
+    /* step 2: anything ready? A first look without the flags (the common case, a ready
+     * case, then writes nothing the lock-free paths read), then the last look with them */
+    int i = try_cases(cases, n, sc, m, false);
+    if (i >= 0)
         return i;
-    }
+    raise_flags(cases, n);
     if (deadline == 0 || (deadline > 0 && deadline <= strand_now())) {
-        /* "Nothing ready" must have been true at one instant: the lock-free operations
-         * do not stop for our locks, so look again if any ring position moved while we
-         * tried (positions only grow; unchanged, no case can have turned unready, and one
-         * that turned ready only did so after our look - see "Non-blocking" above). */
+        /* "Nothing ready" must have held at one instant, but the lock-free operations do
+         * not stop for our locks: so the last look runs between two snapshots of the ring
+         * positions, and the select starts over if any moved (see "Non-blocking" above). */
+        snapshot(sc, m, false);
+        if ((i = try_cases(cases, n, sc, m, true)) >= 0)
+            return i;
         bool same = snapshot(sc, m, true);
         settle_flags(sc->chans, m);
         unlock_all(sc->chans, m);
@@ -243,6 +258,8 @@ static int select_run(strand_select_case *cases, int n, struct select_scratch *s
             return SELECT_AGAIN;
         return deadline == 0 ? -EAGAIN : -ETIMEDOUT;
     }
+    if ((i = try_cases(cases, n, sc, m, true)) >= 0)
+        return i;
     return select_block(cases, n, sc, m, deadline);
 }
 
