@@ -1,36 +1,43 @@
 /*
  * wlock.c - the contended path of strand__wlock (wlock.h): spin on a plain load while the
- * holder is likely still running, then sleep on the lock word (futex) until a release
- * wakes us. Nothing is ordered here beyond what the acquiring exchanges give.
+ * holder is likely still running, then nap on the lock word (futex) with a timeout that
+ * doubles from 20 us to 1 ms, trying again after each. Nothing is ordered here beyond what
+ * the acquiring exchange in strand__wlock_try gives.
  *
- * Why no wake-up is lost: a sleeper first exchanges 2 into the word (taking the lock if
- * it was 0) and sleeps only while the word still reads 2; the holder's release exchanges 0
- * in and sees the 2, so it wakes one. A woken thread takes the lock with 2 again (it
- * cannot know whether others sleep), so a release after it wakes the next: at worst one
- * needless wake call, never a sleeper left behind.
+ * Why timed naps and no wake: a wake would need the release to find out whether anyone
+ * sleeps (an exchange instead of a store on every release, the hot path); a nap costs only
+ * the waiter, and only when the holder has been descheduled, which is when a few dozen
+ * microseconds of extra latency are lost in the noise of the preemption itself. A nap on a
+ * word that is already 0 returns at once (the futex compares first), so a release just
+ * before the nap is not slept through.
  */
 #include "wlock.h"
 
+#include <time.h>
+
 /* About a microsecond of spinning: longer than any section under a wlock when its holder
  * runs, shorter than what a trip to the kernel and back costs. */
-#define WLOCK_SPINS 200
+#define WLOCK_SPINS     200
+#define WLOCK_NAP_FIRST 20000    /* ns */
+#define WLOCK_NAP_MAX   1000000  /* ns */
+
+static int64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
 
 void strand__wlock_slow(strand__wlock *l)
 {
     for (unsigned spins = 0; spins < WLOCK_SPINS; spins++) {
-        unsigned v = atomic_load_explicit(&l->held, memory_order_relaxed);
-        if (v == 0 && strand__wlock_try(l))
+        if (atomic_load_explicit(&l->held, memory_order_relaxed) == 0 && strand__wlock_try(l))
             return;
-        if (v == 2)
-            break; /* others sleep already: join them rather than compete */
         strand__cpu_relax();
     }
-    /* acquire: as strand__wlock_try */
-    while (atomic_exchange_explicit(&l->held, 2, memory_order_acquire) != 0)
-        strand__futex_wait(&l->held, 2, -1);
-}
-
-void strand__wlock_wake(strand__wlock *l)
-{
-    strand__futex_wake(&l->held, 1);
+    for (int64_t nap = WLOCK_NAP_FIRST;; nap = nap * 2 < WLOCK_NAP_MAX ? nap * 2 : WLOCK_NAP_MAX) {
+        if (atomic_load_explicit(&l->held, memory_order_relaxed) == 0 && strand__wlock_try(l))
+            return;
+        strand__futex_wait(&l->held, 1, mono_ns() + nap);
+    }
 }

@@ -1,16 +1,15 @@
 /*
- * wlock.h - the lock of every wait queue (channels, select, the sync objects): a small
- * futex lock for sections of a few dozen instructions.
+ * wlock.h - the lock of every wait queue (channels, select, the sync objects): a
+ * test-and-test-and-set lock for sections of a few dozen instructions.
  *
- * States of `held`: 0 unlocked, 1 locked, 2 locked and a thread may sleep on it. The
- * uncontended acquire is one CAS and the release one exchange, both inline. A contended
- * acquire spins on a plain load for a while (the holder is usually running and about to
- * leave), then marks the lock 2 and sleeps in the kernel (wlock.c); a release that finds
- * 2 wakes one sleeper. So the kernel is entered only when a holder was descheduled (or
- * the section is long), never to yield blindly: a plain thread or a worker holding it may
- * be preempted on a busy machine, and sleeping until its release beats spinning through
- * a time slice or polling with sched_yield. Zero is unlocked, so zeroed mutexes and wait
- * groups are valid.
+ * Zero is unlocked, so zeroed mutexes and wait groups are valid. The uncontended acquire
+ * is one exchange and the release one plain store, both inline. A contended acquire spins
+ * on a plain load for a while (the holder is usually running and about to leave), then
+ * sleeps on the lock word in the kernel (futex) in short, growing naps until it is free
+ * (wlock.c): a plain thread or a worker holding it may be preempted on a busy machine, and
+ * sleeping beats spinning through a time slice or polling with sched_yield. The naps are
+ * timed rather than woken, so a release never has to look for sleepers: the kernel is
+ * entered only by a waiter whose holder is not running.
  */
 #ifndef STRAND_WLOCK_H
 #define STRAND_WLOCK_H
@@ -20,14 +19,11 @@
 typedef struct { atomic_uint held; } strand__wlock;
 
 void strand__wlock_slow(strand__wlock *l);
-void strand__wlock_wake(strand__wlock *l);
 
 static inline bool strand__wlock_try(strand__wlock *l)
 {
-    unsigned open = 0;
     /* acquire: the section's reads must not move above taking the lock */
-    return atomic_compare_exchange_strong_explicit(&l->held, &open, 1, memory_order_acquire,
-                                                   memory_order_relaxed);
+    return !atomic_exchange_explicit(&l->held, 1, memory_order_acquire);
 }
 
 static inline void strand__wlock_acquire(strand__wlock *l)
@@ -40,8 +36,7 @@ static inline void strand__wlock_acquire(strand__wlock *l)
 static inline void strand__wlock_release(strand__wlock *l)
 {
     /* release: the section's writes are visible to the next holder */
-    if (STRAND__UNLIKELY(atomic_exchange_explicit(&l->held, 0, memory_order_release) == 2))
-        strand__wlock_wake(l);
+    atomic_store_explicit(&l->held, 0, memory_order_release);
 }
 
 #endif
