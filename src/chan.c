@@ -5,26 +5,25 @@
  * empty cases, close and select. An unbuffered channel is Go's hchan without a buffer:
  * every operation takes the lock and hands the value straight to a parked partner.
  *
- * Fast path (buffered): a send is one CAS on enq, the copy, a seq_cst store of the slot's
- * seq (an exchange on x86, in place of a store and a fence); then one plain load of
- * `rwait`, and only if it is set the lock (to hand buffered values to parked receivers).
- * A receive likewise with deq and `swait`.
- * A send also goes to the lock when `swait` is already set, so it does not overtake the
- * parked senders for a slot a receiver just freed for them.
+ * Fast path (buffered): a send is one CAS on enq (the one atomic read-modify-write), the
+ * copy, a plain release store of the slot's seq; then one plain load of `rwait`, and only
+ * if it is set the lock (to hand buffered values to parked receivers). A receive likewise
+ * with deq and `swait`. A send also goes to the lock when `swait` is already set, so it
+ * does not overtake the parked senders for a slot a receiver just freed for them.
  *
  * No lost wake-up (the Dekker pair, all four accesses seq_cst, so they fall in one total
  * order; seq_cst operations rather than fences, which ThreadSanitizer cannot follow): a
  * receiver about to park takes the lock, stores rwait = 1 and looks at the ring once more
- * (a load of the head slot's seq); only if that look fails does it queue its waiter
- * (still under the lock) and park. A sender publishes its value (the seq store), then
- * loads rwait. Of two such sequences at least one sees the other's store: in the total
- * order either the receiver's look comes after the publish and finds the value,
- * or the sender's load comes after the flag store and sees it, and takes the lock, which
- * it can get only after the receiver
- * has queued itself, and hands it a value. Senders waiting for room mirror this with
- * swait and the slot a receiver frees. A value a sender is still copying in (its position
- * claimed, seq not yet published) counts as "not there" for the receiver's last look: the
- * sender's load of rwait comes after its publish, so it is that sender who wakes.
+ * (when the head slot holds nothing, a load of enq: has any sender claimed it?); only if
+ * no sender has does it queue its waiter (still under the lock) and park. A sender claims
+ * its position (the CAS on enq), copies, publishes, then loads rwait. Of two such
+ * sequences at least one sees the other's write: in the total order either the
+ * receiver's load of enq comes after the claim, or the sender's load of rwait comes after
+ * the flag store and sees it, and the sender takes the lock, which it can get only after
+ * the receiver has queued itself, and hands it a value. A claim the receiver sees whose
+ * value is not published yet ("in flight", -EINPROGRESS) is not parked on: the receiver
+ * drops the lock, backs off a moment (chan_backoff) and looks again. Senders waiting for
+ * room mirror all this with swait, deq and the slot a receiver is freeing.
  *
  * Settling (strand__chan_settle, under the lock): while a receiver waits and a value is
  * ready, claim the receiver and pop into its elem; while a sender waits and a slot is
@@ -189,7 +188,7 @@ size_t strand_chan_cap(strand_chan *ch)
 
 static void hand_over(strand__chan_wake *wk, strand__waiter *w, int rc)
 {
-    w->status = rc == -EAGAIN ? STRAND__CHAN_RETRY : rc;
+    w->status = rc == -EAGAIN || rc == -EINPROGRESS ? STRAND__CHAN_RETRY : rc;
     if (rc == 0)
         wk->done++;
     strand__wakelist_add(&wk->list, w);
@@ -299,23 +298,48 @@ static int chan_wait(struct strand_chan *ch, void *elem, int64_t deadline, bool 
     return strand__wait(&r, &strand__chan_recv_ops, ch, deadline, STRAND__WAIT_CHAN_RECV, 0);
 }
 
+/* The other side is a few instructions from completing an operation that may let ours
+ * through: wait for it without parking (parking on it could miss its wake-up check,
+ * which may already be behind it). Strands let their worker run others meanwhile. */
+static STRAND__NOINLINE void chan_backoff(unsigned round)
+{
+    if (round < 16) {
+        for (unsigned i = 0; i < 8u << (round / 4); i++)
+            strand__cpu_relax();
+    } else if (strand__current() != NULL) {
+        strand_yield();
+    } else {
+        atomic_uint nap = 0; /* a plain thread: a 10 us futex nap, no wake needed */
+        strand__futex_wait(&nap, 0, strand_now() + 10000);
+    }
+}
+
 /* The locked path of a buffered channel: with the lock, raise this side's flag, try once
  * more (the last look), then park; again while a waker says "retry". */
 static STRAND__NOINLINE int chan_slow(struct strand_chan *ch, void *elem, int64_t deadline,
                                       bool send)
 {
-    for (;;) {
+    for (unsigned round = 0;; round++) {
         strand__chan_wake wk = { NULL, 0 };
         strand__wlock_acquire(&ch->lock);
         /* seq_cst: the waiting side's store of "No lost wake-up" */
         atomic_store_explicit(send ? &ch->swait : &ch->rwait, 1, memory_order_seq_cst);
         int rc = send ? strand__chan_try_send(ch, elem, &wk) : strand__chan_try_recv(ch, elem, &wk);
-        if (rc != -EAGAIN || deadline == 0 || (deadline > 0 && deadline <= strand_now())) {
+        bool busy = rc == -EINPROGRESS;
+        if (busy)
+            rc = -EAGAIN; /* as far as our caller is concerned: not possible yet */
+        if (rc != -EAGAIN || busy || deadline == 0 ||
+            (deadline > 0 && deadline <= strand_now())) {
             if (rc != 0) /* no wait after all: lower our flag again */
                 strand__chan_flags(ch);
             strand__wlock_release(&ch->lock);
             strand__chan_wake_run(&wk);
-            return rc != -EAGAIN || deadline == 0 ? rc : -ETIMEDOUT;
+            if (rc != -EAGAIN || deadline == 0)
+                return rc;
+            if (deadline > 0 && deadline <= strand_now())
+                return -ETIMEDOUT;
+            chan_backoff(round); /* busy: the in-flight operation finishes soon */
+            continue;
         }
         rc = chan_wait(ch, elem, deadline, send);
         if (rc != STRAND__CHAN_RETRY)

@@ -8,8 +8,12 @@
  * turn it is: 2p = free for the sender of position p, 2p + 1 = holds the value of p for
  * its receiver; a receiver that took p sets 2(p + cap), the next lap's sender's turn.
  * (Twice the position, so that even a 1-slot ring never mistakes "full" for "free".)
- * A sender claims p with one CAS on `enq`, copies, then publishes with a release store of
- * seq; a receiver likewise with `deq`. Closing sets CHAN_CLOSED in `enq`, so no send can
+ * A sender claims p with one CAS on `enq` (seq_cst: it is also its half of chan.c's "No
+ * lost wake-up"), copies, then publishes with a plain release store of seq; a receiver
+ * likewise with `deq`. So an operation that does not wait is one atomic read-modify-write.
+ * A position claimed but not yet published (or taken but not yet freed) is "in flight":
+ * the ring operations say -EINPROGRESS for it, so that a would-be waiter does not park on
+ * it (its owner is a few instructions from done). Closing sets CHAN_CLOSED in `enq`, so no send can
  * claim a position after it and a receiver knows the buffer is drained for good when it
  * finds deq == enq with that bit set.
  */
@@ -48,8 +52,7 @@ struct strand_chan {
     bool          pow2;      /* cap is a power of two: slot index by mask, not by division */
     /* "someone may wait on recvq / sendq": 1 from just before a waiter's last look at the
      * ring (under the lock) until the queue is seen empty (under the lock). A lock-free
-     * operation that may have enabled a waiter reads it (seq_cst) after its seq_cst
-     * publish of the slot. */
+     * operation that may have enabled a waiter reads it (seq_cst) after its publish. */
     atomic_uint   rwait, swait;
     /* --- the senders' and the receivers' positions, each on its own line */
     _Alignas(STRAND__CACHELINE) _Atomic uint64_t enq;
@@ -84,7 +87,8 @@ static inline strand__chan_slot *strand__chan_slot_at(struct strand_chan *ch, ui
     return (strand__chan_slot *)(ch->buf + i * ch->stride);
 }
 
-/* Put a copy of elem at the ring's tail: 0, -EAGAIN (full), or -EPIPE (closed). */
+/* Put a copy of elem at the ring's tail: 0, -EAGAIN (full), -EINPROGRESS (full but the
+ * slot's receiver is still copying out), or -EPIPE (closed). */
 static inline int strand__chan_ring_push(struct strand_chan *ch, const void *elem)
 {
     /* relaxed: the slot's seq (acquire) orders the copy; enq only arbitrates positions */
@@ -94,57 +98,61 @@ static inline int strand__chan_ring_push(struct strand_chan *ch, const void *ele
         if (STRAND__UNLIKELY(pos & STRAND__CHAN_CLOSED))
             return -EPIPE;
         sl = strand__chan_slot_at(ch, pos);
-        /* acquire: the receiver that freed the slot has finished copying out of it;
-         * seq_cst: this is the "last look" of chan.c's "No lost wake-up" */
-        uint64_t seq = atomic_load_explicit(&sl->seq, memory_order_seq_cst);
+        /* acquire: the receiver that freed the slot has finished copying out of it */
+        uint64_t seq = atomic_load_explicit(&sl->seq, memory_order_acquire);
         int64_t diff = (int64_t)(seq - 2 * pos);
         if (diff == 0) {
+            /* seq_cst: the claim is the sender's store of "No lost wake-up" (chan.c) */
             if (atomic_compare_exchange_weak_explicit(&ch->enq, &pos, pos + 1,
-                                                      memory_order_relaxed, memory_order_relaxed))
+                                                      memory_order_seq_cst, memory_order_relaxed))
                 break;
         } else if (diff < 0) {
-            return -EAGAIN; /* the previous lap's value is still there (or being taken) */
+            /* The previous lap's value is still there - or its receiver has claimed it and
+             * is copying out. seq_cst: this load of deq is the waiting sender's last look */
+            uint64_t d = atomic_load_explicit(&ch->deq, memory_order_seq_cst);
+            return d + ch->cap > pos ? -EINPROGRESS : -EAGAIN;
         } else {
             pos = atomic_load_explicit(&ch->enq, memory_order_relaxed);
         }
     }
     strand__chan_copy(sl->data, elem, ch->elem_size);
-    /* release: the copy is visible to the receiver that sees this seq; seq_cst: it
-     * comes before our load of rwait in the single total order (chan.c) */
-    atomic_store_explicit(&sl->seq, 2 * pos + 1, memory_order_seq_cst);
+    /* release: the copy is visible to the receiver that sees this seq */
+    atomic_store_explicit(&sl->seq, 2 * pos + 1, memory_order_release);
     return 0;
 }
 
-/* Take the value at the ring's head into elem: 0, -EAGAIN (empty, or the next value is
- * still being copied in), or -EPIPE (closed and drained). */
+/* Take the value at the ring's head into elem: 0, -EAGAIN (empty), -EINPROGRESS (the next
+ * value is still being copied in), or -EPIPE (closed and drained). */
 static inline int strand__chan_ring_pop(struct strand_chan *ch, void *elem)
 {
     uint64_t pos = atomic_load_explicit(&ch->deq, memory_order_relaxed);
     strand__chan_slot *sl;
     for (;;) {
         sl = strand__chan_slot_at(ch, pos);
-        /* acquire: pairs with the sender's publishing store, the value is complete;
-         * seq_cst: the "last look" (chan.c) */
-        uint64_t seq = atomic_load_explicit(&sl->seq, memory_order_seq_cst);
+        /* acquire: pairs with the sender's publishing store, the value is complete */
+        uint64_t seq = atomic_load_explicit(&sl->seq, memory_order_acquire);
         int64_t diff = (int64_t)(seq - (2 * pos + 1));
         if (diff == 0) {
+            /* seq_cst: the claim is the receiver's store of "No lost wake-up" (chan.c) */
             if (atomic_compare_exchange_weak_explicit(&ch->deq, &pos, pos + 1,
-                                                      memory_order_relaxed, memory_order_relaxed))
+                                                      memory_order_seq_cst, memory_order_relaxed))
                 break;
         } else if (diff < 0) {
-            /* acquire: a CLOSED seen here comes after every claim it closed out */
-            uint64_t e = atomic_load_explicit(&ch->enq, memory_order_acquire);
-            if ((e & STRAND__CHAN_CLOSED) && (e & ~STRAND__CHAN_CLOSED) == pos)
-                return -EPIPE;
-            return -EAGAIN;
+            /* Nothing published at pos: empty, unless a sender has claimed it. seq_cst:
+             * this load of enq is the waiting receiver's last look; a CLOSED seen here
+             * comes after every claim it closed out */
+            uint64_t e = atomic_load_explicit(&ch->enq, memory_order_seq_cst);
+            uint64_t claimed = e & ~STRAND__CHAN_CLOSED;
+            if (claimed == pos)
+                return (e & STRAND__CHAN_CLOSED) ? -EPIPE : -EAGAIN;
+            return claimed > pos ? -EINPROGRESS : -EAGAIN;
         } else {
             pos = atomic_load_explicit(&ch->deq, memory_order_relaxed);
         }
     }
     strand__chan_copy(elem, sl->data, ch->elem_size);
-    /* release: our copy-out is done before the next lap's sender reuses the slot;
-     * seq_cst: it comes before our load of swait (chan.c) */
-    atomic_store_explicit(&sl->seq, 2 * (pos + ch->cap), memory_order_seq_cst);
+    /* release: our copy-out is done before the next lap's sender reuses the slot */
+    atomic_store_explicit(&sl->seq, 2 * (pos + ch->cap), memory_order_release);
     return 0;
 }
 
@@ -185,7 +193,8 @@ static inline void strand__chan_wake_run(strand__chan_wake *wk)
 }
 
 /* With ch->lock held: complete the operation now (0, or -EPIPE) and note in *wk what to
- * wake, or return -EAGAIN. For a buffered channel the caller has raised ch->swait (send)
+ * wake, or return -EAGAIN (or -EINPROGRESS: not possible now, but another operation is
+ * a few instructions from making it possible - do not park on that). For a buffered channel the caller has raised ch->swait (send)
  * or ch->rwait (recv) with a seq_cst store first (chan.c: "No lost wake-up"). On 0
  * the helpers leave both flags matching the queues; otherwise they leave them raised
  * for the wait to come, and a caller that does not wait calls strand__chan_flags. */

@@ -205,7 +205,7 @@ static void settle_flags(struct strand_chan **chans, int m)
  * completed (its locks then dropped, its partners woken), or -1 with the locks held.
  * `raised`: the flags were raised for this look and must be set back on success. */
 static int try_cases(strand_select_case *cases, int n, struct select_scratch *sc, int m,
-                     bool raised)
+                     bool raised, bool *busy)
 {
     for (int k = 0; k < n; k++) {
         int i = sc->order[k];
@@ -213,6 +213,10 @@ static int try_cases(strand_select_case *cases, int n, struct select_scratch *sc
         strand__chan_wake wk = { NULL, 0 };
         int rc = c->op == STRAND_SELECT_SEND ? strand__chan_try_send(c->chan, c->elem, &wk)
                                               : strand__chan_try_recv(c->chan, c->elem, &wk);
+        if (rc == -EINPROGRESS) { /* not ready yet, but about to be: never park on it */
+            *busy = true;
+            continue;
+        }
         if (rc == -EAGAIN)
             continue;
         if (raised)
@@ -240,17 +244,19 @@ static int select_run(strand_select_case *cases, int n, struct select_scratch *s
 
     /* step 2: anything ready? A first look without the flags (the common case, a ready
      * case, then writes nothing the lock-free paths read), then the last look with them */
-    int i = try_cases(cases, n, sc, m, false);
+    bool busy = false;
+    int i = try_cases(cases, n, sc, m, false, &busy);
     if (i >= 0)
         return i;
     raise_flags(cases, n);
+    busy = false;
     if (deadline == 0 || (deadline > 0 && deadline <= strand_now())) {
         /* "Nothing ready" must have held at one instant, but the lock-free operations do
          * not stop for our locks: so the last look runs between two snapshots of the ring
          * positions, and the select starts over if any moved (see "Non-blocking" above). */
         snapshot(sc, m, false);
-        if ((i = try_cases(cases, n, sc, m, true)) >= 0)
-            return i;
+        if ((i = try_cases(cases, n, sc, m, true, &busy)) >= 0)
+            return i; /* an in-flight operation (busy) is one not complete yet: unready */
         bool same = snapshot(sc, m, true);
         settle_flags(sc->chans, m);
         unlock_all(sc->chans, m);
@@ -258,8 +264,17 @@ static int select_run(strand_select_case *cases, int n, struct select_scratch *s
             return SELECT_AGAIN;
         return deadline == 0 ? -EAGAIN : -ETIMEDOUT;
     }
-    if ((i = try_cases(cases, n, sc, m, true)) >= 0)
+    if ((i = try_cases(cases, n, sc, m, true, &busy)) >= 0)
         return i;
+    if (busy) { /* as chan.c's chan_slow: do not park on an operation in flight */
+        settle_flags(sc->chans, m);
+        unlock_all(sc->chans, m);
+        for (int k = 0; k < 64; k++)
+            strand__cpu_relax();
+        if (strand__current() != NULL)
+            strand_yield();
+        return SELECT_AGAIN;
+    }
     return select_block(cases, n, sc, m, deadline);
 }
 
