@@ -489,6 +489,8 @@ bench mailbox_rtt   ns/rtt        ratio_le   0.3    "<=0.3x Go"                -
 bench timer_churn   ms            none       0      "-"                        -- "$BIN/timer_churn" timer_churn -- "$M" timer_churn
 bench cancel_latency ns           none       0      "-"                        -- "$BIN/cancel" cancel_latency -- "$M" cancel_latency
 bench monitor_rtt   ns/rtt        none       0      "-"                        -- "$BIN/cancel" monitor_rtt -- "$M" monitor_rtt
+bench select2       ns/select     ratio_le   0.5    "<=0.5x Go"                -- "$BIN/select" select2     -- "$M" select2
+bench select_fanin8 ns/msg        ratio_le   0.5    "<=0.5x Go"                -- "$BIN/select" select_fanin8 -- "$M" select_fanin8
 bench_echo
 bench_resp
 bench_http http_plaintext /

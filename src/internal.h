@@ -148,13 +148,14 @@ enum strand__wait_kind {
 
 struct strand__msg;
 
-/* Per-strand mailbox (mailbox.c owns the fields; sched/strand.c only initialise and
- * drain it). `lock` guards the list and `waiter`. */
+/* Per-strand mailbox (mailbox.c owns the fields and states the protocol; sched/strand.c
+ * only zero and drain it). `lock` guards `waiter` only; `inbox` is the senders' lock-free
+ * stack; head/tail the owner's private FIFO. */
 typedef struct strand__mailbox {
     strand__spinlock    lock;
-    uint32_t            count;
-    struct strand__msg *head, *tail;
     struct strand__waiter *waiter;
+    _Atomic uintptr_t   inbox;
+    struct strand__msg *head, *tail;
 } strand__mailbox;
 
 #define STRAND__NAME_MAX 32
@@ -446,13 +447,13 @@ struct strand__caches {
 
 /* A passive facility: timer.c calls nothing above it. Who must wake when a deadline moves
  * is the scheduler's business (strand__sched_timer_start). */
+struct strand__tslot;
 typedef struct strand__timer {
     int64_t when;                       /* absolute monotonic ns */
     void  (*fn)(struct strand__timer *t); /* runs on a worker, never on the owner's stack */
     void   *arg;
-    atomic_int state;                   /* timer.c */
-    int32_t heap_index;
-    int32_t heap_no;
+    struct strand__tslot *slot;         /* timer.c: this start's record in its heap */
+    unsigned gen;                       /* timer.c: the slot's generation at the start */
 } strand__timer;
 
 /* Start t (when < 0: never due). Returns true if it became the earliest deadline of its
@@ -464,7 +465,9 @@ bool    strand__timer_start(strand__timer *t, int64_t when, void (*fn)(strand__t
 bool    strand__timer_stop(strand__timer *t);
 /* Run the callbacks of every due timer; return the earliest pending deadline or -1. */
 int64_t strand__timers_run(int64_t now);
-/* The earliest pending deadline or -1 (seq_cst loads of the heap tops; no lock). */
+/* The earliest pending deadline or -1 (seq_cst loads of the heap tops; no lock). Never
+ * later than the earliest live timer; after a stop on another thread it may briefly be a
+ * cancelled timer's (see timer.c), which only wakes a sleeping worker early. */
 int64_t strand__timers_next(void);
 
 /* ------------------------------------------------------------------ netpoll */
@@ -491,10 +494,12 @@ void strand__registry_add(struct strand *s);      /* registry.c; at spawn */
 void strand__registry_remove(struct strand *s);   /* at exit */
 void strand__arena_release(struct strand *s);     /* arena.c; at exit */
 void strand__mailbox_drain(struct strand *s);     /* mailbox.c; at exit (after no send can come) */
-/* mailbox.c: append a copy of msg to `to`'s mailbox as if sent by `from` (the runtime's
- * notices: STRAND_FROM_RUNTIME), bypassing any limit, and wake its receiver. The caller
- * guarantees `to` cannot finish meanwhile (inside strand__with_live, or `to` is the
- * caller). 0 or -ENOMEM. */
+/* The one way a message enters a mailbox (mailbox.c): strand_send and the runtime's own
+ * notices (from < 0, e.g. -1 for the runtime) go through it. Copies `len` bytes of msg and
+ * queues them for `to`, waking it if it waits. The caller keeps `to` from finishing during
+ * the call (inside strand__with_live on its id, or `to` is the caller). 0; -EMSGSIZE if
+ * the message is too long to hold; -ENOMEM. On an error nothing was queued and msg is the
+ * caller's still. Never blocks; callable from any thread. */
 int  strand__mailbox_deliver(struct strand *to, int64_t from, const void *msg, size_t len);
 void strand__diag_start(void);                    /* signals, watchdog; at init */
 void strand__diag_stop(void);

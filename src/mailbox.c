@@ -3,18 +3,36 @@
  * target's queue; the target takes the oldest (strand_recv) or the oldest one a predicate
  * accepts (strand_recv_match), leaving the rest in order.
  *
+ * Two lists per mailbox:
+ *  - `inbox`, the senders' side: a lock-free stack (newest first) that senders push with
+ *    one CAS and the owner empties with one exchange. Its low bit, MB_WAITING, says the
+ *    owner is parked on it (or about to be): the sender whose CAS replaces a word with that
+ *    bit set (the bit is cleared by that same CAS) is the one that wakes the owner.
+ *  - head/tail, the owner's private FIFO: each drain reverses what it took from the inbox
+ *    (so the FIFO holds messages in the order their CASes succeeded) and appends it. Only
+ *    the owner reads or changes it, with no lock and no atomics, so selective receive
+ *    scans and unlinks freely and keeps the order guarantee: of the messages a predicate
+ *    accepts, the oldest is taken; the others stay queued, in order.
+ *
+ * Waiting, through wait.h (mb_ops): the owner, under `lock`, publishes its waiter in
+ * `waiter` and then CASes the inbox from empty (0) to MB_WAITING; if the inbox is not empty
+ * the publish is refused and the owner drains instead. A sender whose CAS saw MB_WAITING
+ * takes `lock`, claims the waiter, clears it and wakes it after the unlock. A timed-out
+ * owner takes the registration back under `lock` and CASes MB_WAITING back to 0 (if a
+ * sender got there first, its wake is harmless: the waiter is claimed once). One word
+ * carries both the messages and the flag, so no wake-up can be lost between them.
+ *
  * Invariants:
- *  - s->mbox.lock guards head, tail, count and waiter. Senders only append at the tail;
- *    only the owning strand unlinks and frees nodes. So the owner may read nodes (and the
- *    `next` links of every node but the tail it last saw under the lock) without the lock:
- *    message contents never change after they are published.
- *  - Delivery runs inside strand__with_live, so the target cannot finish (and drain its
- *    mailbox) while a message is being appended; after the exit path's drain no send can
- *    reach the strand, so a message is either received, dropped by the drain (counted as
- *    STRAND__STAT_MAILBOX_DROPPED), or refused with -ESRCH - never lost silently.
- *  - At most one waiter (the owner's) is registered, through wait.h (mb_ops). A sender
- *    claims it, clears the pointer, and wakes it after the lock is released; the owner cannot finish before that
- *    wake, so waking outside the lock is safe.
+ *  - Every message enters through strand__mailbox_deliver (strand_send, and the runtime's
+ *    own notices), whose caller keeps the target live: strand_send runs it inside
+ *    strand__with_live, so the target cannot finish (and drain its mailbox) while a
+ *    message is being pushed; after the exit path's drain no send can reach the strand,
+ *    so a message is either received, dropped by the drain (counted as
+ *    STRAND__STAT_MAILBOX_DROPPED), or refused (-ESRCH, -EMSGSIZE, -ENOMEM, the message
+ *    still the caller's) - never lost silently.
+ *  - MB_WAITING is set only by the owner's publish (lock held, `waiter` set) and cleared by
+ *    the push that replaces it or by the owner's take-back. The owner cannot finish before
+ *    a claimed wake, so waking outside the lock is safe.
  */
 #include "wait.h"
 
@@ -28,30 +46,62 @@ struct strand__msg {
     _Alignas(16) unsigned char data[];
 };
 
+#define MB_WAITING ((uintptr_t)1) /* in inbox: the owner waits (messages are 16-aligned) */
+
+/* The largest message a mailbox holds (its node's size must fit a size_t). */
+#define MSG_MAX (SIZE_MAX / 2)
+
+/* The owner is parked: claim its waiter (if a timeout did not) and wake it. */
+static STRAND__NOINLINE void wake_owner(strand__mailbox *mb)
+{
+    strand__waiter *wake = NULL;
+    strand__spin_lock(&mb->lock);
+    strand__waiter *w = mb->waiter;
+    if (w != NULL && strand__waiter_claim(w)) {
+        mb->waiter = NULL;
+        w->status = 0;
+        wake = w;
+    }
+    strand__spin_unlock(&mb->lock);
+    if (wake != NULL)
+        strand__waiter_wake(wake);
+}
+
+int strand__mailbox_deliver(struct strand *to, int64_t from, const void *msg, size_t len)
+{
+    if (len > MSG_MAX)
+        return -EMSGSIZE;
+    struct strand__msg *m = malloc(sizeof *m + len);
+    if (m == NULL)
+        return -ENOMEM;
+    m->from = from;
+    m->len = len;
+    if (len > 0)
+        memcpy(m->data, msg, len);
+
+    strand__mailbox *mb = &to->mbox;
+    uintptr_t old = atomic_load_explicit(&mb->inbox, memory_order_relaxed);
+    do
+        m->next = (struct strand__msg *)(old & ~MB_WAITING);
+    /* release: the message's contents are visible to the owner's acquiring exchange */
+    while (!atomic_compare_exchange_weak_explicit(&mb->inbox, &old, (uintptr_t)m,
+                                                  memory_order_release, memory_order_relaxed));
+    if (STRAND__UNLIKELY(old & MB_WAITING))
+        wake_owner(mb);
+    strand__stat_add(STRAND__STAT_MAILBOX_SENT, 1);
+    return 0;
+}
+
 struct deliver {
-    struct strand__msg *msg;
-    strand__waiter     *wake;
+    int64_t     from;
+    const void *msg;
+    size_t      len;
 };
 
 static int deliver(struct strand *s, void *ctx)
 {
     struct deliver *d = ctx;
-    strand__mailbox *mb = &s->mbox;
-    strand__spin_lock(&mb->lock);
-    if (mb->tail != NULL)
-        mb->tail->next = d->msg;
-    else
-        mb->head = d->msg;
-    mb->tail = d->msg;
-    mb->count++;
-    strand__waiter *w = mb->waiter;
-    if (w != NULL && strand__waiter_claim(w)) {
-        mb->waiter = NULL;
-        w->status = 0;
-        d->wake = w;
-    }
-    strand__spin_unlock(&mb->lock);
-    return 0;
+    return strand__mailbox_deliver(s, d->from, d->msg, d->len);
 }
 
 int strand__mailbox_deliver(struct strand *to, int64_t from, const void *msg, size_t len)
@@ -76,43 +126,40 @@ int strand_send(int64_t to, const void *msg, size_t len)
 {
     if (msg == NULL && len > 0)
         return -EINVAL;
-    if (len > SIZE_MAX / 2)
+    if (len > MSG_MAX)
         return -EINVAL;
     if (to <= 0)
         return -ESRCH;
-    struct strand__msg *m = malloc(sizeof *m + len);
-    if (m == NULL)
-        return -ENOMEM;
-    m->next = NULL;
-    m->from = strand_self();
-    m->len = len;
-    if (len > 0)
-        memcpy(m->data, msg, len);
-
-    struct deliver d = { m, NULL };
-    int rc = strand__with_live(to, deliver, &d);
-    if (rc != 0) {
-        free(m);
-        return rc;
-    }
-    if (d.wake != NULL)
-        strand__waiter_wake(d.wake);
-    strand__stat_add(STRAND__STAT_MAILBOX_SENT, 1);
-    return 0;
+    struct deliver d = { strand_self(), msg, len };
+    return strand__with_live(to, deliver, &d);
 }
 
-/* Unlink `m` (whose predecessor is `prev`, NULL for the head) under the lock. */
-static void unlink_msg(strand__mailbox *mb, struct strand__msg *prev, struct strand__msg *m)
+/* ------------------------------------------------------------------ the owner's FIFO */
+
+/* Move what the senders pushed onto the private FIFO, oldest first. Returns whether
+ * anything came. Owner only. */
+static bool drain_inbox(strand__mailbox *mb)
 {
-    strand__spin_lock(&mb->lock);
-    if (prev == NULL)
-        mb->head = m->next;
+    if (atomic_load_explicit(&mb->inbox, memory_order_relaxed) == 0)
+        return false;
+    /* acquire: pairs with the senders' releasing CAS; the contents are complete */
+    uintptr_t top = atomic_exchange_explicit(&mb->inbox, 0, memory_order_acquire);
+    struct strand__msg *m = (struct strand__msg *)(top & ~MB_WAITING), *fifo = NULL;
+    if (m == NULL)
+        return false;
+    struct strand__msg *last = m;
+    while (m != NULL) { /* reverse: newest first -> oldest first */
+        struct strand__msg *next = m->next;
+        m->next = fifo;
+        fifo = m;
+        m = next;
+    }
+    if (mb->tail != NULL)
+        mb->tail->next = fifo;
     else
-        prev->next = m->next;
-    if (mb->tail == m)
-        mb->tail = prev;
-    mb->count--;
-    strand__spin_unlock(&mb->lock);
+        mb->head = fifo;
+    mb->tail = last;
+    return true;
 }
 
 static ssize_t take(strand__mailbox *mb, struct strand__msg *prev, struct strand__msg *m,
@@ -120,7 +167,12 @@ static ssize_t take(strand__mailbox *mb, struct strand__msg *prev, struct strand
 {
     if (m->len > cap)
         return -EMSGSIZE; /* it stays queued */
-    unlink_msg(mb, prev, m);
+    if (prev == NULL)
+        mb->head = m->next;
+    else
+        prev->next = m->next;
+    if (mb->tail == m)
+        mb->tail = prev;
     if (m->len > 0)
         memcpy(buf, m->data, m->len);
     if (from != NULL)
@@ -135,6 +187,12 @@ static ssize_t take(strand__mailbox *mb, struct strand__msg *prev, struct strand
 static int mb_publish(void *obj, strand__waiter *w)
 {
     strand__mailbox *mb = obj;
+    uintptr_t empty = 0;
+    /* release/acquire: a sender that sees the bit finds `waiter` under the lock anyway;
+     * acquire so a refused publish's drain sees the messages */
+    if (!atomic_compare_exchange_strong_explicit(&mb->inbox, &empty, MB_WAITING,
+                                                 memory_order_acq_rel, memory_order_acquire))
+        return -EAGAIN; /* messages came: no wait */
     w->obj = mb;
     mb->waiter = w;
     return 0;
@@ -145,6 +203,9 @@ static void *mb_unlink(void *obj, strand__waiter *w)
     strand__mailbox *mb = obj;
     if (mb->waiter == w)
         mb->waiter = NULL;
+    uintptr_t flag = MB_WAITING;
+    atomic_compare_exchange_strong_explicit(&mb->inbox, &flag, 0, memory_order_relaxed,
+                                            memory_order_relaxed);
     return NULL;
 }
 
@@ -153,19 +214,16 @@ static const strand__wait_ops mb_ops = {
     strand__wait_spin_lock, strand__wait_spin_unlock, mb_publish, mb_unlink,
 };
 
-/* Wait for a message newer than `seen` (NULL: for any message). Returns 0 when there is
- * one (maybe already), -EAGAIN/-ETIMEDOUT otherwise. */
-static int wait_for_more(struct strand *cur, struct strand__msg *seen, int64_t deadline)
+/* Nothing new in the FIFO: wait for a sender. 0 when one may have come, -EAGAIN or
+ * -ETIMEDOUT otherwise. */
+static int wait_for_more(strand__mailbox *mb, int64_t deadline)
 {
-    strand__mailbox *mb = &cur->mbox;
+    if (deadline == 0)
+        return -EAGAIN;
     strand__spin_lock(&mb->lock);
-    bool more = seen == NULL ? mb->head != NULL : seen->next != NULL;
-    if (more || deadline == 0) {
-        strand__spin_unlock(&mb->lock);
-        return more ? 0 : -EAGAIN;
-    }
     strand__wait_reg r;
-    return strand__wait(&r, &mb_ops, mb, deadline, STRAND__WAIT_MAILBOX, 0);
+    int rc = strand__wait(&r, &mb_ops, mb, deadline, STRAND__WAIT_MAILBOX, 0);
+    return rc == -EAGAIN ? 0 : rc;
 }
 
 static ssize_t recv_common(strand_match_fn pred, void *ctx, void *buf, size_t cap,
@@ -180,19 +238,18 @@ static ssize_t recv_common(strand_match_fn pred, void *ctx, void *buf, size_t ca
     struct strand__msg *seen = NULL; /* the newest message the predicate refused */
 
     for (;;) {
-        /* Snapshot the list under the lock; then examine it without. */
-        strand__spin_lock(&mb->lock);
+        drain_inbox(mb);
         struct strand__msg *m = seen == NULL ? mb->head : seen->next;
-        struct strand__msg *last = mb->tail;
-        strand__spin_unlock(&mb->lock);
         struct strand__msg *prev = seen;
         while (m != NULL) {
             if (pred == NULL || pred(m->data, m->len, m->from, ctx))
                 return take(mb, prev, m, buf, cap, from);
             prev = seen = m;
-            m = m == last ? NULL : m->next;
+            m = m->next;
         }
-        int rc = wait_for_more(cur, seen, deadline);
+        if (drain_inbox(mb))
+            continue;
+        int rc = wait_for_more(mb, deadline);
         if (rc != 0)
             return rc;
     }
@@ -214,12 +271,12 @@ ssize_t strand_recv_match(strand_match_fn pred, void *ctx, void *buf, size_t cap
 void strand__mailbox_drain(struct strand *s)
 {
     strand__mailbox *mb = &s->mbox;
+    drain_inbox(mb);
     strand__spin_lock(&mb->lock);
-    struct strand__msg *m = mb->head;
-    mb->head = mb->tail = NULL;
-    mb->count = 0;
     mb->waiter = NULL;
     strand__spin_unlock(&mb->lock);
+    struct strand__msg *m = mb->head;
+    mb->head = mb->tail = NULL;
     uint64_t n = 0;
     while (m != NULL) {
         struct strand__msg *next = m->next;

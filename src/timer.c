@@ -1,28 +1,41 @@
 /*
  * timer.c - the one timer facility: every deadline in strand (sleeps, timeouts of blocking
- * calls, accept back-off) is a strand__timer in one of a few binary min-heaps.
+ * calls, accept back-off) is a strand__timer in one of the per-thread 4-ary min-heaps.
  *
- * Layout: STRAND__TIMER_HEAPS heaps, each with its own spinlock and an atomic copy of its
- * earliest deadline (`top`, INT64_MAX when empty). A thread adds timers to "its" heap (a
- * heap number picked once per thread), so workers rarely contend; any thread may run any
- * heap's due timers. strand__timers_next() is the minimum of the tops: a handful of atomic
- * loads, no lock. Start and stop are O(log n): each timer knows its heap and index.
+ * Layout: each thread that starts a timer gets a heap of its own (up to TIMER_HEAPS; more
+ * threads share them round-robin), with its own spinlock and an atomic copy of its
+ * earliest deadline (`top`, INT64_MAX when empty). Only that thread starts timers there,
+ * so the lock is uncontended unless a runner on another worker runs its due timers (any
+ * thread may run any heap's). strand__timers_next() is the minimum of the tops in use: one
+ * atomic load per heap, no lock, no scan of timers.
  *
- * A timer's life (t->state):
- *   IDLE -> PENDING (start, in a heap) -> RUNNING (popped by a runner, callback executing)
- *        -> FIRED (callback returned; the runner never touches t again)
- *   PENDING -> IDLE (stop, removed from the heap)
- * Start never reads the timer's old contents (it may be fresh stack memory), so a timer
- * must not be started again while it is pending. Only the owner starts or stops a timer;
- * runners only move PENDING -> RUNNING (under the heap lock) and RUNNING -> FIRED.
- * strand__timer_stop on a RUNNING timer waits for FIRED, so after stop returns the owner may
- * reuse the memory the timer and its callback touch.
- * Hence the rule for users: always call strand__timer_stop before the timer goes out of
- * scope, even when it has fired (the runner's final store may still be in flight).
+ * The heap holds entries {when, slot} by value (a 4-ary heap, as Go's: half the depth of a
+ * binary one, and the four children of a node share a cache line). A slot is heap-owned
+ * memory (a per-heap pool, never freed) standing for one start of one timer; the timer
+ * (on its owner's stack, usually) points at its slot and remembers the slot's generation.
+ * The heap never points at the timer except through a PENDING or RUNNING slot, so the
+ * owner may reuse the timer's memory as soon as stop returns.
  *
- * Invariants: a[i]->heap_index == i for every timer in a heap; heap_no is only written by
- * start, while the timer is not in any heap; top == a[0]->when (or INT64_MAX), written
- * under the heap lock.
+ * A slot's `word` is gen << 2 | state:
+ *   FREE -> PENDING (start, owner, under the lock) -> RUNNING (a runner's CAS, under the
+ *   lock) -> FREE with gen + 1 (the runner, after the callback returned)
+ *   PENDING -> CANCELLED (stop: one CAS, any thread, no lock) -> FREE with gen + 1 (lazily:
+ *   whoever pops the entry, under the lock)
+ * A stop that finds another generation knows its start is over (fired, or cancelled and
+ * swept). Cancelled entries are dropped when they reach the top, or all at once when they
+ * outnumber the live ones (compaction at a start: O(n) for n/2 stops, so O(1) each); so
+ * start is O(log n) and stop O(1) at any size. A stop of its heap's earliest timer sweeps
+ * the top itself when it can take the lock without waiting, so `top` stays exact in the
+ * common case; otherwise it may name a cancelled deadline until the next sweep - earlier
+ * than any live one, never later, so a worker sleeping until it only wakes early.
+ *
+ * Rules for users: a timer must not be started again while pending; call
+ * strand__timer_stop before the timer goes out of scope, even when it has fired (a runner
+ * may still be finishing its callback: stop waits for that).
+ *
+ * Invariants: slot->h is the heap the slot lives in; a PENDING or RUNNING slot's t is the
+ * timer it was started for; top == a[0].when (or INT64_MAX) whenever the lock is free, up
+ * to cancellations after the holder's last sweep.
  *
  * A passive facility: nothing here calls above it (no scheduler, no poller). A start says
  * whether it moved its heap's earliest deadline (the store of `top` is seq_cst and comes
@@ -31,24 +44,41 @@
  */
 #include "internal.h"
 
-#include <sched.h>
 #include <stdlib.h>
+#include <time.h>
 
-#define STRAND__TIMER_HEAPS 8
+#define TIMER_HEAPS 64
+#define SLOT_CHUNK  256
 
-enum { T_IDLE = 0, T_PENDING, T_RUNNING, T_FIRED };
+enum { S_FREE = 0, S_PENDING, S_RUNNING, S_CANCELLED };
+
+struct timer_heap;
+
+typedef struct strand__tslot {
+    atomic_uint            word;  /* gen << 2 | state */
+    strand__timer         *t;
+    struct timer_heap     *h;
+    struct strand__tslot  *next_free;
+} tslot;
+
+typedef struct {
+    int64_t when;
+    tslot  *slot;
+} entry;
 
 typedef struct timer_heap {
-    strand__spinlock  lock;
-    int32_t           n, cap;
-    strand__timer   **a;
-    _Atomic int64_t   top;
+    strand__spinlock lock;
+    int32_t          n, cap;
+    entry           *a;
+    tslot           *free_slots;
+    atomic_int       ncancel;   /* CANCELLED entries still in a[] */
+    _Atomic int64_t  top;
 } __attribute__((aligned(STRAND__CACHELINE))) timer_heap;
 
-static timer_heap heaps[STRAND__TIMER_HEAPS] = {
-    [0 ... STRAND__TIMER_HEAPS - 1] = { .top = INT64_MAX },
+static timer_heap heaps[TIMER_HEAPS] = {
+    [0 ... TIMER_HEAPS - 1] = { .top = INT64_MAX },
 };
-static atomic_uint next_heap_no;
+static atomic_uint next_heap_no;   /* heaps handed out so far (may exceed TIMER_HEAPS) */
 static _Thread_local int my_heap_no = -1;
 
 /* Not inlined: a strand may move between threads, so the TLS address is recomputed. */
@@ -56,71 +86,141 @@ static STRAND__NOINLINE int heap_for_thread(void)
 {
     if (my_heap_no < 0)
         my_heap_no = (int)(atomic_fetch_add_explicit(&next_heap_no, 1, memory_order_relaxed) %
-                           STRAND__TIMER_HEAPS);
+                           TIMER_HEAPS);
     return my_heap_no;
 }
 
-/* ------------------------------------------------------------------ heap primitives */
-
-static void heap_set(timer_heap *h, int32_t i, strand__timer *t)
+static int heaps_in_use(void)
 {
-    h->a[i] = t;
-    t->heap_index = i;
+    unsigned n = atomic_load_explicit(&next_heap_no, memory_order_relaxed);
+    return n < TIMER_HEAPS ? (int)n : TIMER_HEAPS;
 }
+
+static int64_t mono_ns(void) /* strand_now's clock; time.c is a layer above */
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static inline unsigned word_of(unsigned gen, unsigned state)
+{
+    return gen << 2 | state;
+}
+
+/* ------------------------------------------------------------------ slots (lock held) */
+
+static tslot *slot_get(timer_heap *h)
+{
+    if (h->free_slots == NULL) {
+        tslot *c = calloc(SLOT_CHUNK, sizeof *c);
+        if (c == NULL)
+            return NULL;
+        for (int i = 0; i < SLOT_CHUNK; i++) {
+            c[i].h = h;
+            c[i].next_free = h->free_slots;
+            h->free_slots = &c[i];
+        }
+    }
+    tslot *s = h->free_slots;
+    h->free_slots = s->next_free;
+    return s;
+}
+
+/* Back to the pool with the next generation: a late stop of the old start sees that. */
+static void slot_put(timer_heap *h, tslot *s, unsigned gen)
+{
+    /* release: a stop that sees the new generation sees the callback's effects */
+    atomic_store_explicit(&s->word, word_of(gen + 1, S_FREE), memory_order_release);
+    s->next_free = h->free_slots;
+    h->free_slots = s;
+}
+
+/* ------------------------------------------------------------------ 4-ary heap */
 
 static void sift_up(timer_heap *h, int32_t i)
 {
-    strand__timer *t = h->a[i];
+    entry e = h->a[i];
     while (i > 0) {
-        int32_t p = (i - 1) / 2;
-        if (h->a[p]->when <= t->when)
+        int32_t p = (i - 1) / 4;
+        if (h->a[p].when <= e.when)
             break;
-        heap_set(h, i, h->a[p]);
+        h->a[i] = h->a[p];
         i = p;
     }
-    heap_set(h, i, t);
+    h->a[i] = e;
 }
 
 static void sift_down(timer_heap *h, int32_t i)
 {
-    strand__timer *t = h->a[i];
+    entry e = h->a[i];
     for (;;) {
-        int32_t c = 2 * i + 1;
+        int32_t c = 4 * i + 1;
         if (c >= h->n)
             break;
-        if (c + 1 < h->n && h->a[c + 1]->when < h->a[c]->when)
-            c++;
-        if (t->when <= h->a[c]->when)
+        int32_t best = c, end = c + 4 < h->n ? c + 4 : h->n;
+        for (int32_t k = c + 1; k < end; k++) {
+            if (h->a[k].when < h->a[best].when)
+                best = k;
+        }
+        if (e.when <= h->a[best].when)
             break;
-        heap_set(h, i, h->a[c]);
-        i = c;
+        h->a[i] = h->a[best];
+        i = best;
     }
-    heap_set(h, i, t);
+    h->a[i] = e;
 }
 
-static void heap_publish_top(timer_heap *h)
+static void pop_top(timer_heap *h)
 {
-    atomic_store_explicit(&h->top, h->n > 0 ? h->a[0]->when : INT64_MAX, memory_order_seq_cst);
+    h->a[0] = h->a[--h->n];
+    if (h->n > 0)
+        sift_down(h, 0);
 }
 
-/* Remove the element at i; the caller holds the lock. */
-static void heap_remove_at(timer_heap *h, int32_t i)
+static bool is_cancelled(const tslot *s)
 {
-    int32_t last = --h->n;
-    if (i != last) {
-        heap_set(h, i, h->a[last]);
-        if (i > 0 && h->a[(i - 1) / 2]->when > h->a[i]->when)
-            sift_up(h, i);
-        else
+    return (atomic_load_explicit(&s->word, memory_order_acquire) & 3) == S_CANCELLED;
+}
+
+/* More cancelled entries than live ones: drop them all and rebuild (Floyd, O(n)). */
+static void compact(timer_heap *h)
+{
+    int32_t m = 0;
+    for (int32_t i = 0; i < h->n; i++) {
+        tslot *s = h->a[i].slot;
+        if (is_cancelled(s)) {
+            slot_put(h, s, atomic_load_explicit(&s->word, memory_order_relaxed) >> 2);
+            atomic_fetch_sub_explicit(&h->ncancel, 1, memory_order_relaxed);
+        } else {
+            h->a[m++] = h->a[i];
+        }
+    }
+    h->n = m;
+    for (int32_t i = m / 4; i >= 0; i--)
+        if (i < m)
             sift_down(h, i);
+}
+
+/* Drop cancelled entries from the top (all of them, if they are the majority), then
+ * publish the earliest deadline. */
+static void sweep_and_publish(timer_heap *h)
+{
+    if (h->n >= 64 && atomic_load_explicit(&h->ncancel, memory_order_relaxed) > h->n / 2)
+        compact(h); /* cheaper than popping them one by one when they reach the top */
+    while (h->n > 0 && is_cancelled(h->a[0].slot)) {
+        tslot *s = h->a[0].slot;
+        pop_top(h);
+        slot_put(h, s, atomic_load_explicit(&s->word, memory_order_relaxed) >> 2);
+        atomic_fetch_sub_explicit(&h->ncancel, 1, memory_order_relaxed);
     }
-    h->a[last] = NULL;
+    atomic_store_explicit(&h->top, h->n > 0 ? h->a[0].when : INT64_MAX, memory_order_seq_cst);
 }
 
 static bool heap_grow(timer_heap *h)
 {
     int32_t cap = h->cap ? h->cap * 2 : 256;
-    strand__timer **a = realloc(h->a, (size_t)cap * sizeof *a);
+    entry *a = realloc(h->a, (size_t)cap * sizeof *a);
     if (a == NULL)
         return false;
     h->a = a;
@@ -136,55 +236,67 @@ bool strand__timer_start(strand__timer *t, int64_t when, void (*fn)(strand__time
     t->when = when < 0 ? INT64_MAX : when;
     t->fn = fn;
     t->arg = arg;
-    int no = heap_for_thread();
-    timer_heap *h = &heaps[no];
+    timer_heap *h = &heaps[heap_for_thread()];
     strand__spin_lock(&h->lock);
-    while (h->n == h->cap) {
-        if (!heap_grow(h)) {
-            /* Out of memory for one pointer: spin until a timer leaves. Never seen in
-             * practice; better than silently never firing. */
-            strand__spin_unlock(&h->lock);
-            sched_yield();
-            strand__spin_lock(&h->lock);
-        }
+    bool moved = false; /* a[0] changed other than by this start */
+    if (h->n >= 64 && atomic_load_explicit(&h->ncancel, memory_order_relaxed) > h->n / 2) {
+        compact(h);
+        moved = true;
     }
-    t->heap_no = no;
-    atomic_store_explicit(&t->state, T_PENDING, memory_order_relaxed);
-    h->a[h->n] = t;
+    tslot *s;
+    while ((h->n == h->cap && !heap_grow(h)) || (s = slot_get(h)) == NULL) {
+        /* Out of memory for one entry: wait until a timer leaves. Never seen in practice;
+         * better than silently never firing. */
+        strand__spin_unlock(&h->lock);
+        strand__cpu_relax();
+        strand__spin_lock(&h->lock);
+    }
+    unsigned gen = atomic_load_explicit(&s->word, memory_order_relaxed) >> 2;
+    s->t = t;
+    t->slot = s;
+    t->gen = gen;
+    /* relaxed: a stop reads it through t, which the owner itself wrote */
+    atomic_store_explicit(&s->word, word_of(gen, S_PENDING), memory_order_relaxed);
+    h->a[h->n] = (entry){ t->when, s };
     sift_up(h, h->n++);
-    bool earliest = (t->heap_index == 0);
-    if (earliest)
-        heap_publish_top(h);
+    bool earliest = h->a[0].slot == s;
+    if (earliest || moved || is_cancelled(h->a[0].slot))
+        sweep_and_publish(h);
     strand__spin_unlock(&h->lock);
     return earliest;
 }
 
 bool strand__timer_stop(strand__timer *t)
 {
-    int st = atomic_load_explicit(&t->state, memory_order_acquire);
-    if (st == T_PENDING) {
-        timer_heap *h = &heaps[t->heap_no];
-        strand__spin_lock(&h->lock);
-        st = atomic_load_explicit(&t->state, memory_order_acquire);
-        if (st == T_PENDING) {
-            bool was_top = (t->heap_index == 0);
-            heap_remove_at(h, t->heap_index);
-            atomic_store_explicit(&t->state, T_IDLE, memory_order_relaxed);
-            if (was_top)
-                heap_publish_top(h);
+    tslot *s = t->slot;
+    if (s == NULL)
+        return false; /* never started */
+    unsigned pending = word_of(t->gen, S_PENDING);
+    unsigned w = pending;
+    /* acquire (on failure): a FREE of a later generation carries the callback's effects */
+    if (atomic_compare_exchange_strong_explicit(&s->word, &w, word_of(t->gen, S_CANCELLED),
+                                                memory_order_acq_rel, memory_order_acquire)) {
+        timer_heap *h = s->h;
+        atomic_fetch_add_explicit(&h->ncancel, 1, memory_order_relaxed);
+        /* Our deadline may be the heap's published earliest: sweep it now if the lock is
+         * free (else the next sweep will; `top` is only early meanwhile). */
+        if (atomic_load_explicit(&h->top, memory_order_relaxed) == t->when &&
+            strand__spin_trylock(&h->lock)) {
+            sweep_and_publish(h);
             strand__spin_unlock(&h->lock);
-            return true;
         }
-        strand__spin_unlock(&h->lock);
+        return true;
     }
     /* RUNNING: the callback touches memory the caller is about to reuse; wait it out.
-     * Callbacks are a claim and a wake: a few hundred nanoseconds. */
-    unsigned spins = 0;
-    while (atomic_load_explicit(&t->state, memory_order_acquire) == T_RUNNING) {
-        if (++spins < 64)
+     * Callbacks are a claim and a wake: a few hundred nanoseconds, unless the runner's
+     * thread was preempted - then sleep in short steps rather than spin a time slice. */
+    unsigned running = word_of(t->gen, S_RUNNING);
+    for (unsigned spins = 0; atomic_load_explicit(&s->word, memory_order_acquire) == running;
+         spins++) {
+        if (spins < 1000)
             strand__cpu_relax();
         else
-            sched_yield();
+            strand__futex_wait(&s->word, running, mono_ns() + 50000);
     }
     return false;
 }
@@ -195,24 +307,35 @@ static void heap_run(timer_heap *h, int64_t now)
     if (atomic_load_explicit(&h->top, memory_order_acquire) > now)
         return;
     strand__spin_lock(&h->lock);
-    while (h->n > 0 && h->a[0]->when <= now) {
-        strand__timer *t = h->a[0];
-        heap_remove_at(h, 0);
-        atomic_store_explicit(&t->state, T_RUNNING, memory_order_relaxed);
-        heap_publish_top(h);
+    while (h->n > 0 && h->a[0].when <= now) {
+        tslot *s = h->a[0].slot;
+        pop_top(h);
+        unsigned w = atomic_load_explicit(&s->word, memory_order_relaxed);
+        unsigned gen = w >> 2;
+        /* acquire: the owner's start (t's fields) happens before the callback */
+        if ((w & 3) != S_PENDING ||
+            !atomic_compare_exchange_strong_explicit(&s->word, &w, word_of(gen, S_RUNNING),
+                                                     memory_order_acquire, memory_order_relaxed)) {
+            slot_put(h, s, gen); /* cancelled: its stop saw PENDING, nothing else to do */
+            atomic_fetch_sub_explicit(&h->ncancel, 1, memory_order_relaxed);
+            continue;
+        }
+        strand__timer *t = s->t;
+        sweep_and_publish(h);
         strand__spin_unlock(&h->lock);
         t->fn(t);
-        /* release: everything the callback did happens-before the owner's stop returns */
-        atomic_store_explicit(&t->state, T_FIRED, memory_order_release);
         strand__spin_lock(&h->lock);
+        slot_put(h, s, gen); /* FREE, next generation: the owner's stop may return */
     }
+    sweep_and_publish(h);
     strand__spin_unlock(&h->lock);
 }
 
 int64_t strand__timers_next(void)
 {
     int64_t best = INT64_MAX;
-    for (int i = 0; i < STRAND__TIMER_HEAPS; i++) {
+    int n = heaps_in_use();
+    for (int i = 0; i < n; i++) {
         int64_t w = atomic_load_explicit(&heaps[i].top, memory_order_seq_cst);
         if (w < best)
             best = w;
@@ -223,8 +346,8 @@ int64_t strand__timers_next(void)
 int64_t strand__timers_run(int64_t now)
 {
     /* Start at this thread's heap so concurrent runners tend to take different locks. */
-    int first = heap_for_thread();
-    for (int k = 0; k < STRAND__TIMER_HEAPS; k++)
-        heap_run(&heaps[(first + k) % STRAND__TIMER_HEAPS], now);
+    int first = heap_for_thread(), n = heaps_in_use();
+    for (int k = 0; k < n; k++)
+        heap_run(&heaps[(first + k) % n], now);
     return strand__timers_next();
 }

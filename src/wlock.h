@@ -2,11 +2,14 @@
  * wlock.h - the lock of every wait queue (channels, select, the sync objects): a
  * test-and-test-and-set lock for sections of a few dozen instructions.
  *
- * Zero is unlocked, so zeroed mutexes and wait groups are valid. Unlike the plain
- * strand__spinlock (internal.h) it falls back to sched_yield after a short spin
- * (wlock.c): a plain thread or a worker holding it may be descheduled by the kernel on a
- * busy machine, and spinning through a whole time slice would be worse than yielding.
- * The uncontended acquire is one exchange, inline.
+ * Zero is unlocked, so zeroed mutexes and wait groups are valid. The uncontended acquire
+ * is one exchange and the release one plain store, both inline. A contended acquire spins
+ * on a plain load for a while (the holder is usually running and about to leave), then
+ * sleeps on the lock word in the kernel (futex) in short, growing naps until it is free
+ * (wlock.c): a plain thread or a worker holding it may be preempted on a busy machine, and
+ * sleeping beats spinning through a time slice or polling with sched_yield. The naps are
+ * timed rather than woken, so a release never has to look for sleepers: the kernel is
+ * entered only by a waiter whose holder is not running.
  */
 #ifndef STRAND_WLOCK_H
 #define STRAND_WLOCK_H

@@ -499,6 +499,190 @@ static void test_big_elements(void **state)
     test_run_strand(big_main, NULL);
 }
 
+/* ---------------------------------------------------------------- Go chan_test-style races */
+
+/* Go's TestNonblockRecvRace: a 1-slot channel holds a value; one strand receives without
+ * blocking while another closes the channel and takes the value. The non-blocking
+ * receive must find either the value or the end (-EPIPE), never "nothing yet". */
+struct nbrecv {
+    strand_chan *ch;
+    atomic_int   rc, started;
+};
+
+static void *nbrecv_receiver(void *arg)
+{
+    struct nbrecv *x = arg;
+    int v;
+    atomic_store(&x->started, 1);
+    atomic_store(&x->rc, strand_chan_recv(x->ch, &v, 0));
+    return NULL;
+}
+
+static void *nbrecv_main(void *arg)
+{
+    (void)arg;
+    long iters = test_scale(20000, 2000);
+    for (long i = 0; i < iters; i++) {
+        struct nbrecv x;
+        memset(&x, 0, sizeof x);
+        assert_int_equal(strand_chan_create(&x.ch, sizeof(int), 1), 0);
+        int v = 1;
+        assert_int_equal(strand_chan_send(x.ch, &v, 0), 0);
+        int64_t id = SPAWN(nbrecv_receiver, &x);
+        for (int spins = 0; !atomic_load(&x.started); spins++) {
+            if (spins > 10000)
+                strand_yield();
+        }
+        assert_int_equal(strand_chan_close(x.ch), 0);
+        int rc = strand_chan_recv(x.ch, &v, 0);
+        assert_true(rc == 0 || rc == -EPIPE);
+        JOIN(id);
+        int theirs = atomic_load(&x.rc);
+        assert_true(theirs == 0 || theirs == -EPIPE); /* never -EAGAIN */
+        assert_true((rc == 0) != (theirs == 0));       /* the one value went to one of us */
+        strand_chan_release(x.ch);
+    }
+    return NULL;
+}
+
+static void test_nonblock_recv_race(void **state)
+{
+    (void)state;
+    test_deadline(120);
+    test_run_strand(nbrecv_main, NULL);
+}
+
+/* Every way of sending and receiving at once on small buffers (so the ring is full and
+ * empty often and the lock-free paths race the parked ones): non-blocking operations
+ * retried with yields, short deadlines, blocking ones and 1-case selects. Checks that
+ * each value arrives exactly once and each consumer sees every producer's values in the
+ * order they were sent. */
+#define MIX_P 3
+#define MIX_C 3
+
+struct mix {
+    strand_chan *ch;
+    long         per;
+    atomic_int   producers_left, next_index;
+    atomic_long  count;
+    atomic_ullong sum;
+};
+
+static int mix_send(strand_chan *ch, const uint64_t *v, unsigned how)
+{
+    int rc;
+    switch (how % 4) {
+    case 0:
+        while ((rc = strand_chan_send(ch, v, 0)) == -EAGAIN)
+            strand_yield();
+        return rc;
+    case 1:
+        while ((rc = strand_chan_send(ch, v, strand_now() + 100000)) == -ETIMEDOUT)
+            ;
+        return rc;
+    case 2: {
+        strand_select_case c = { ch, STRAND_SELECT_SEND, (void *)v, 0 };
+        rc = strand_select(&c, 1, STRAND_FOREVER);
+        return rc == 0 ? c.status : rc;
+    }
+    default:
+        return strand_chan_send(ch, v, STRAND_FOREVER);
+    }
+}
+
+static int mix_recv(strand_chan *ch, uint64_t *v, unsigned how)
+{
+    int rc;
+    switch (how % 4) {
+    case 0:
+        while ((rc = strand_chan_recv(ch, v, 0)) == -EAGAIN)
+            strand_yield();
+        return rc;
+    case 1:
+        while ((rc = strand_chan_recv(ch, v, strand_now() + 100000)) == -ETIMEDOUT)
+            ;
+        return rc;
+    case 2: {
+        strand_select_case c = { ch, STRAND_SELECT_RECV, v, 0 };
+        rc = strand_select(&c, 1, STRAND_FOREVER);
+        return rc == 0 ? c.status : rc;
+    }
+    default:
+        return strand_chan_recv(ch, v, STRAND_FOREVER);
+    }
+}
+
+static void *mix_producer(void *arg)
+{
+    struct mix *m = arg;
+    uint64_t base = (uint64_t)atomic_fetch_add(&m->next_index, 1) << 32;
+    for (long i = 0; i < m->per; i++) {
+        uint64_t v = base + (uint64_t)i;
+        assert_int_equal(mix_send(m->ch, &v, (unsigned)(i * 7 + (base >> 32))), 0);
+    }
+    if (atomic_fetch_sub(&m->producers_left, 1) == 1)
+        assert_int_equal(strand_chan_close(m->ch), 0);
+    return NULL;
+}
+
+static void *mix_consumer(void *arg)
+{
+    struct mix *m = arg;
+    int64_t last[MIX_P]; /* per producer, the last value seen */
+    for (int i = 0; i < MIX_P; i++)
+        last[i] = -1;
+    uint64_t v, sum = 0;
+    long n = 0;
+    int rc;
+    for (unsigned k = 0; (rc = mix_recv(m->ch, &v, k * 5 + (unsigned)n)) == 0; k++) {
+        uint64_t who = v >> 32, seq = v & 0xffffffffu;
+        assert_true(who < MIX_P);
+        assert_true((int64_t)seq > last[who]); /* one producer's values stay in order */
+        last[who] = (int64_t)seq;
+        sum += v;
+        n++;
+    }
+    assert_int_equal(rc, -EPIPE);
+    atomic_fetch_add(&m->sum, sum);
+    atomic_fetch_add(&m->count, n);
+    return NULL;
+}
+
+static void *mix_main(void *arg)
+{
+    (void)arg;
+    static const size_t caps[] = { 1, 2, 3, 7, 64 };
+    for (size_t c = 0; c < sizeof caps / sizeof caps[0]; c++) {
+        struct mix m;
+        memset(&m, 0, sizeof m);
+        m.per = test_scale(40000, 4000);
+        atomic_store(&m.producers_left, MIX_P);
+        assert_int_equal(strand_chan_create(&m.ch, sizeof(uint64_t), caps[c]), 0);
+        int64_t ids[MIX_P + MIX_C];
+        uint64_t expect = 0, n = (uint64_t)m.per;
+        for (int i = 0; i < MIX_P; i++) {
+            ids[i] = SPAWN(mix_producer, &m);
+            expect += ((uint64_t)i << 32) * n + n * (n - 1) / 2;
+        }
+        for (int i = 0; i < MIX_C; i++)
+            ids[MIX_P + i] = SPAWN(mix_consumer, &m);
+        for (int i = 0; i < MIX_P + MIX_C; i++)
+            JOIN(ids[i]);
+        assert_int_equal(atomic_load(&m.count), MIX_P * m.per);
+        assert_true(atomic_load(&m.sum) == expect);
+        assert_int_equal(strand_chan_len(m.ch), 0);
+        strand_chan_release(m.ch);
+    }
+    return NULL;
+}
+
+static void test_mixed_stress(void **state)
+{
+    (void)state;
+    test_deadline(240);
+    test_run_strand(mix_main, NULL);
+}
+
 int main(void)
 {
     strand_config cfg = { .workers = 2 };
@@ -516,6 +700,8 @@ int main(void)
         cmocka_unit_test(test_threads_only),
         cmocka_unit_test(test_wakeups_and_refs),
         cmocka_unit_test(test_big_elements),
+        cmocka_unit_test(test_nonblock_recv_race),
+        cmocka_unit_test(test_mixed_stress),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,7 +1,8 @@
 /*
  * test_mailbox.c - per-strand mailboxes: every bad-input code, ordering, a flood from two
  * strands and a plain thread with no message lost or duplicated, selective receive (order
- * of what is taken and of what is left), deadlines, and messages dropped when a strand ends.
+ * of what is taken and of what is left), deadlines, messages dropped when a strand ends,
+ * and selective receive with timeouts racing three concurrent senders.
  */
 // ctest-timeout: 300
 #include "test_util.h"
@@ -309,6 +310,82 @@ static void test_wake_and_drop(void **state)
     test_run_strand(wake_main, NULL);
 }
 
+/* ---------------------------------------------------------------- concurrent selective receive */
+
+/* Three senders flood the owner, each with increasing numbers tagged by sender; the owner
+ * alternates a selective receive of one sender's messages (with a short deadline, so
+ * timeouts race the wake-ups) and a plain receive. Every message arrives once, and each
+ * sender's messages arrive in the order sent, whichever way they were taken. */
+#define CS_SENDERS 3
+
+struct cs {
+    int64_t owner;
+    long    per;
+};
+
+struct cs_msg {
+    int  who;
+    long seq;
+};
+
+static void *cs_sender(void *arg)
+{
+    struct cs *c = arg;
+    static atomic_int next;
+    int who = atomic_fetch_add(&next, 1) % CS_SENDERS;
+    for (long i = 0; i < c->per; i++) {
+        struct cs_msg m = { who, i };
+        assert_int_equal(strand_send(c->owner, &m, sizeof m), 0);
+        if (i % 64 == 0)
+            strand_yield();
+    }
+    return NULL;
+}
+
+static int match_who(const void *msg, size_t len, int64_t from, void *ctx)
+{
+    (void)from;
+    return len == sizeof(struct cs_msg) && ((const struct cs_msg *)msg)->who == *(int *)ctx;
+}
+
+static void *cs_main(void *arg)
+{
+    (void)arg;
+    struct cs c = { strand_self(), test_scale(20000, 2000) };
+    int64_t ids[CS_SENDERS];
+    for (int i = 0; i < CS_SENDERS; i++)
+        ids[i] = SPAWN(cs_sender, &c);
+    long next[CS_SENDERS] = { 0 }, got = 0, total = CS_SENDERS * c.per;
+    for (unsigned k = 0; got < total; k++) {
+        struct cs_msg m;
+        int who = (int)(k % CS_SENDERS);
+        ssize_t n = k % 2 == 0 ? strand_recv_match(match_who, &who, &m, sizeof m, NULL,
+                                                   strand_now() + 50000)
+                               : strand_recv(&m, sizeof m, NULL, strand_now() + 50000);
+        if (n == -ETIMEDOUT)
+            continue;
+        assert_int_equal(n, sizeof m);
+        assert_true(m.who >= 0 && m.who < CS_SENDERS);
+        if (k % 2 == 0)
+            assert_int_equal(m.who, who);
+        assert_int_equal(m.seq, next[m.who]); /* in order, nothing lost or repeated */
+        next[m.who]++;
+        got++;
+    }
+    for (int i = 0; i < CS_SENDERS; i++)
+        JOIN(ids[i]);
+    struct cs_msg m;
+    assert_int_equal(strand_recv(&m, sizeof m, NULL, 0), -EAGAIN);
+    return NULL;
+}
+
+static void test_concurrent_selective(void **state)
+{
+    (void)state;
+    test_deadline(120);
+    test_run_strand(cs_main, NULL);
+}
+
 int main(void)
 {
     strand_config cfg = { .workers = 2 };
@@ -322,6 +399,7 @@ int main(void)
         cmocka_unit_test(test_selective_order),
         cmocka_unit_test(test_blocking_match),
         cmocka_unit_test(test_wake_and_drop),
+        cmocka_unit_test(test_concurrent_selective),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,8 +1,9 @@
 /*
  * test_select.c - strand_select: the non-blocking form never misses a ready case, the
  * choice among ready cases is fair, deadlines, wakeups on any case (from strands and plain
- * threads), closed channels, select against select, and a many-strand stress with a
- * checksum (every value sent is received exactly once).
+ * threads), closed channels, select against select, a many-strand stress with a
+ * checksum (every value sent is received exactly once), and Go chan_test-style races: a
+ * non-blocking select racing the sends that keep one case ready, and select fairness.
  */
 // ctest-timeout: 300
 #include "test_util.h"
@@ -430,6 +431,149 @@ static void test_many_cases(void **state)
     test_run_strand(many_main, NULL);
 }
 
+/* ---------------------------------------------------------------- Go chan_test-style races */
+
+/* Go's TestNonblockSelectRace: c1 holds a value; while another strand non-blockingly
+ * selects on {c1, c2}, this one sends on c2 and then takes c1's value. Some case is ready
+ * at every instant, so the select must never take its default (-EAGAIN) branch - even
+ * though the buffered channels' sends and receives never take their lock. */
+struct nbsel {
+    strand_chan *c1, *c2;
+    atomic_int   rc;
+    atomic_int   started; /* the selector runs: race it (2 workers, so really in parallel) */
+};
+
+static void *nbsel_selector(void *arg)
+{
+    struct nbsel *x = arg;
+    int64_t a, b;
+    strand_select_case c[2] = {
+        { x->c1, STRAND_SELECT_RECV, &a, 0 },
+        { x->c2, STRAND_SELECT_RECV, &b, 0 },
+    };
+    atomic_store(&x->started, 1);
+    atomic_store(&x->rc, strand_select(c, 2, 0));
+    return NULL;
+}
+
+static void *nbsel_main(void *arg)
+{
+    int variant = (int)(intptr_t)arg;
+    long iters = test_scale(20000, 2000);
+    for (long i = 0; i < iters; i++) {
+        struct nbsel x = { mk(1), mk(1), 0, 0 };
+        int64_t v = 1, out;
+        assert_int_equal(strand_chan_send(x.c1, &v, 0), 0);
+        int64_t id = SPAWN(nbsel_selector, &x);
+        for (int spins = 0; !atomic_load(&x.started); spins++) {
+            if (spins > 10000) /* not picked up by the other worker: let it run here */
+                strand_yield();
+        }
+        for (volatile int d = (int)(i % 128); d > 0; d--) /* vary the overlap */
+            ;
+        if (variant == 0) {
+            assert_int_equal(strand_chan_send(x.c2, &v, 0), 0);
+            int rc = strand_chan_recv(x.c1, &out, 0);
+            assert_true(rc == 0 || rc == -EAGAIN);
+        } else { /* as Go's TestNonblockSelectRace2: close instead of send */
+            assert_int_equal(strand_chan_close(x.c2), 0);
+            int rc = strand_chan_recv(x.c1, &out, 0);
+            assert_true(rc == 0 || rc == -EAGAIN);
+        }
+        JOIN(id);
+        int rc = atomic_load(&x.rc);
+        assert_true(rc == 0 || rc == 1); /* never -EAGAIN: no case ready */
+        strand_chan_release(x.c1);
+        strand_chan_release(x.c2);
+    }
+    return NULL;
+}
+
+static void test_nonblock_select_race(void **state)
+{
+    (void)state;
+    test_deadline(120);
+    test_run_strand(nbsel_main, (void *)(intptr_t)0);
+    test_run_strand(nbsel_main, (void *)(intptr_t)1);
+}
+
+/* Go's TestSelectFairness: a strand selects on two always-ready buffered channels and two
+ * never-ready unbuffered ones, and passes what it got on; each ready case must win about
+ * half the time (Go's bound: a binomial test at about 1e-6 false failure). */
+#define FAIR_TRIALS 10000
+
+struct fair {
+    strand_chan *c[4], *out, *done;
+};
+
+static void *fair_selector(void *arg)
+{
+    struct fair *f = arg;
+    for (;;) {
+        int64_t b[4], b2 = 0;
+        strand_select_case c[4] = {
+            { f->c[2], STRAND_SELECT_RECV, &b[2], 0 },
+            { f->c[3], STRAND_SELECT_RECV, &b[3], 0 },
+            { f->c[0], STRAND_SELECT_RECV, &b[0], 0 },
+            { f->c[1], STRAND_SELECT_RECV, &b[1], 0 },
+        };
+        int rc = strand_select(c, 4, STRAND_FOREVER);
+        assert_true(rc >= 0 && rc < 4);
+        assert_int_equal(c[rc].status, 0);
+        int64_t got = rc == 0 ? b[2] : rc == 1 ? b[3] : rc == 2 ? b[0] : b[1];
+        strand_select_case o[2] = {
+            { f->out, STRAND_SELECT_SEND, &got, 0 },
+            { f->done, STRAND_SELECT_RECV, &b2, 0 },
+        };
+        rc = strand_select(o, 2, STRAND_FOREVER);
+        if (rc == 1)
+            return NULL;
+        assert_int_equal(rc, 0);
+    }
+}
+
+static void *fair_main(void *arg)
+{
+    (void)arg;
+    struct fair f;
+    f.c[0] = mk(FAIR_TRIALS + 1);
+    f.c[1] = mk(FAIR_TRIALS + 1);
+    f.c[2] = mk(0);
+    f.c[3] = mk(0);
+    f.out = mk(0);
+    f.done = mk(0);
+    for (int64_t i = 0; i < FAIR_TRIALS + 1; i++) {
+        int64_t one = 1, two = 2;
+        assert_int_equal(strand_chan_send(f.c[0], &one, 0), 0);
+        assert_int_equal(strand_chan_send(f.c[1], &two, 0), 0);
+    }
+    int64_t id = SPAWN(fair_selector, &f);
+    long cnt[3] = { 0, 0, 0 };
+    for (int i = 0; i < FAIR_TRIALS; i++) {
+        int64_t b = 0;
+        assert_int_equal(strand_chan_recv(f.out, &b, STRAND_FOREVER), 0);
+        assert_true(b == 1 || b == 2);
+        cnt[b]++;
+    }
+    double r = (double)cnt[1] / FAIR_TRIALS, e = r > 0.5 ? r - 0.5 : 0.5 - r;
+    print_message("[ info ] select fairness: %ld / %ld (error %.4f)\n", cnt[1], cnt[2], e);
+    assert_true(e <= 4.891676 / (2 * 100.0)); /* 2 * sqrt(FAIR_TRIALS) */
+    assert_int_equal(strand_chan_close(f.done), 0);
+    JOIN(id);
+    for (int i = 0; i < 4; i++)
+        strand_chan_release(f.c[i]);
+    strand_chan_release(f.out);
+    strand_chan_release(f.done);
+    return NULL;
+}
+
+static void test_select_fairness(void **state)
+{
+    (void)state;
+    test_deadline(120);
+    test_run_strand(fair_main, NULL);
+}
+
 int main(void)
 {
     strand_config cfg = { .workers = 2 };
@@ -445,6 +589,8 @@ int main(void)
         cmocka_unit_test(test_plain_thread),
         cmocka_unit_test(test_stress),
         cmocka_unit_test(test_many_cases),
+        cmocka_unit_test(test_nonblock_select_race),
+        cmocka_unit_test(test_select_fairness),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -37,6 +37,8 @@ var benches = map[string]bench{
 	"timer_churn":    {benchTimerChurn, 1000000},
 	"cancel_latency": {benchCancelLatency, 100000},
 	"monitor_rtt":    {benchMonitorRtt, 500000},
+	"select2":        {benchSelect2, 4000000},
+	"select_fanin8":  {benchSelectFanin8, 2000000},
 }
 
 // result prints the line run.sh parses; %.3f matches the C side's format.
