@@ -47,7 +47,7 @@ LAYER_FILES=(
     "timer.c"
     "poller.h netpoll_epoll.c"
     "sched_*.c sched_*.h"
-    "wait.h wait.c chan.c chan_internal.h select.c sync.c waitq.h blocking.c io.c io_internal.h read_line.c netpoll.c time.c arena.c"
+    "wait.h wait.c chan.c chan_internal.h select.c sync.c waitq.h blocking.c io.c io_internal.h read_line.c netpoll.c poll.c time.c arena.c"
     "registry.c dump.c watchdog.c signals.c stats.c diag.h"
     "strand.c mailbox.c runtime.c"
 )
