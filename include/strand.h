@@ -862,17 +862,21 @@ STRAND_API int strand_sem_destroy(strand_sem *s);
  * Blocking-style I/O on any descriptor, without blocking the worker (docs/io.md).
  *
  * The first call on a descriptor classifies it. Sockets, pipes, terminals and other
- * pollable descriptors are switched to O_NONBLOCK (on the open file description, shared
- * with every process that has it; it is not restored) and a would-block parks the strand
- * until the poller reports readiness. Regular files, block devices and directories run
- * the system call on the off-load pool instead, and the deadline is not applied to them.
- * Sockets are written with MSG_NOSIGNAL: a vanished peer is -EPIPE, not SIGPIPE.
+ * pollable descriptors are used non-blocking per call (MSG_DONTWAIT, RWF_NOWAIT, or a
+ * zero-timeout poll first on a terminal): their flags are never changed, so stdio and a
+ * shared terminal or pipe keep working (only a listening socket given to strand_accept
+ * is made non-blocking, until strand_fd_close). A would-block parks the strand until the
+ * poller reports readiness. Regular files, block devices and directories run the system
+ * call on the off-load pool instead, and the deadline is not applied to them. Sockets are
+ * written with MSG_NOSIGNAL: a vanished peer is -EPIPE, not SIGPIPE. A number reused
+ * after a plain close(2) is detected (its identity is checked before a strand parks) and
+ * starts with fresh state: no buffered bytes or end-of-file of the old descriptor.
  *
  * Every call below returns, besides what it lists: any negative errno of the underlying
  * system call (-EBADF, -ECONNRESET, -EPIPE, ...); -EAGAIN if deadline is 0 and the call
  * would wait; -ETIMEDOUT if the deadline passed; -ECANCELED if strand_fd_close() closed
- * the descriptor while a strand waited on it (a plain thread waiting in poll(2) is not
- * woken by it); -ENOMEM if the fd's record cannot be allocated.
+ * the descriptor while the call waited on it (a plain thread notices within 50 ms);
+ * -ENOMEM if the fd's record cannot be allocated.
  * A plain thread may call each of them: it waits in poll(2), and regular files are read
  * on its own thread.
  * @{

@@ -1,19 +1,31 @@
 /*
- * netpoll.c - the portable network poller: the per-fd records strands park on, the
- * readiness dispatch that wakes them, strand_fd_close with its close race, and the
- * scheduler's strand__netpoll_* calls. Readiness itself comes from the backend behind
- * poller.h (netpoll_epoll.c), which knows nothing of strands.
+ * netpoll.c - the portable network poller: the per-fd records strands park on (their
+ * classification, their lives, the count of calls inside), the readiness dispatch that
+ * wakes them, strand_fd_close, and the scheduler's strand__netpoll_* calls. Readiness
+ * itself comes from the backend behind poller.h (netpoll_epoll.c), which knows nothing of
+ * strands.
  *
  * The fd table: two levels, CHUNKS pointers to lazily allocated chunks of CHUNK records;
  * records are never freed or moved (pointers to them stay valid).
  *
- * Arming: an fd is armed in the backend once, on its first would-block (the backend
- * watches both directions, edge-triggered); strand_fd_close disarms it. A readiness event
- * bumps the record's per-direction `seq` and wakes every strand parked in that direction
- * (spurious wake-ups are harmless: I/O calls retry the system call). A strand parks only
- * if `seq` is unchanged since before its failed attempt (checked under the record lock,
- * where events also take it), so an edge that arrives in between is never lost. Parking
- * is wait.h's sequence on the record's queue for that direction.
+ * Lives (io_internal.h): a record describes one life of its number, identified by
+ * (st_dev, st_ino) and numbered by `gen`. new_life() forgets the old one (not armed, kind
+ * unknown, gen + 1); strand_fd_close, strand__fd_fresh_socket (accept) and
+ * strand__fd_same (an fstat that finds another descriptor behind the number) call it.
+ *
+ * References: strand__fd_get takes one (acquire), strand__fd_put drops it; the last drop
+ * while STRAND__FD_CLOSING is set wakes the closer (drainq). strand_fd_close: set CLOSING
+ * (under the lock) -> wake parked callers with -ECANCELED -> wait until the count is 0 ->
+ * disarm, restore flags, free the reader -> close(2) -> new life, clear CLOSING, wake the
+ * calls that arrived meanwhile (reopenq). A call never parks on a closing record.
+ *
+ * Arming: an fd is armed in the backend once per life, on its first would-block (the
+ * backend watches both directions, edge-triggered); strand_fd_close disarms it. A
+ * readiness event bumps the record's per-direction `seq` and wakes every strand parked in
+ * that direction (spurious wake-ups are harmless: I/O calls retry the system call). A
+ * strand parks only if `seq` is unchanged since before its failed attempt (checked under
+ * the record lock, where events also take it), so an edge that arrives in between is never
+ * lost. Parking is wait.h's sequence on the record's queue for that direction.
  *
  * Timeouts are the scheduler's: strand__netpoll blocks exactly as long as it is told (the
  * scheduler bounds it by the earliest timer and wakes the poller through
