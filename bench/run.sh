@@ -302,14 +302,18 @@ bench_resp() {
 bench_hook() {
     if wanted hook_read; then
         log "== hook_read"
-        local hf=$TMP/hook_read.hooked pf=$TMP/hook_read.plain r
-        : >"$hf"; : >"$pf"
+        local hf=$TMP/hook_read.hooked pf=$TMP/hook_read.plain rf=$TMP/hook_read.recv r
+        : >"$hf"; : >"$pf"; : >"$rf"
         for ((r = 1; r <= RUNS; r++)); do
             run_once "$hf" "$BIN/hook_read" hooked
             run_once "$pf" "$BIN/hook_read" plain
+            run_once "$rf" "$BIN/hook_read" recv
         done
         add_row hook_read ns/read "$(median "$hf")" "$(median "$pf")" libc_read none 0 "-" \
             "$(count "$hf")" "$(count "$pf")"
+        # the system call the hooked read makes: the difference is the hook's own cost
+        add_row hook_read_recv ns/read "$(median "$hf")" "$(median "$rf")" libc_recv none 0 "-" \
+            "$(count "$hf")" "$(count "$rf")"
     fi
     wanted hiredis_hook || return 0
     log "== hiredis_hook (50 strands x SET/GET vs redis-benchmark -c 50 -t set,get)"

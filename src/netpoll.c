@@ -305,8 +305,11 @@ void strand__fd_reclassify(strand__fdrec *rec, int fd, int tried)
         return; /* a new life, classified afresh */
     if (tried != STRAND__FD_NOWAIT)
         return;
+    strand__spin_lock(&rec->lock);
+    mode_t mode = rec->mode;
+    strand__spin_unlock(&rec->lock);
     bool nb = false;
-    int kind = pollfirst_kind(fd, rec->mode, &nb);
+    int kind = pollfirst_kind(fd, mode, &nb);
     strand__spin_lock(&rec->lock);
     rec->nb_ours = rec->nb_ours || nb;
     atomic_store_explicit(&rec->kind, kind, memory_order_release);
