@@ -373,6 +373,7 @@ int strand_connect(int fd, const struct sockaddr *addr, socklen_t addrlen, int64
     strand__fdrec *rec = strand__fd_get(fd, &err);
     if (rec == NULL)
         return err;
+    strand__fd_new_stream(rec);
     int rc = connect_loop(rec, fd, addr, addrlen, deadline);
     strand__fd_put(rec);
     return rc;

@@ -82,6 +82,9 @@ void strand__fd_reclassify(strand__fdrec *rec, int fd, int tried);
 /* strand_accept made fd: it starts a new life whatever a plainly closed fd with the same
  * number left in its record. */
 void strand__fd_fresh_socket(int fd);
+/* strand_connect: the socket starts a stream; state kept for an earlier one (the line
+ * reader) must not reach it. */
+void strand__fd_new_stream(strand__fdrec *rec);
 /* Park the calling strand (or, on a plain thread, poll(2)) until fd may be ready in `dir`.
  * `seq` is rec->seq[dir] read before the call that would have blocked. Returns 0 (retry the
  * call), -ETIMEDOUT, -ECANCELED (strand_fd_close), or -EPERM (the poller refused the fd:

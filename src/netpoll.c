@@ -327,6 +327,11 @@ void strand__fd_fresh_socket(int fd)
     strand__spin_unlock(&rec->lock);
 }
 
+void strand__fd_new_stream(strand__fdrec *rec)
+{
+    atomic_fetch_add_explicit(&rec->gen, 1, memory_order_acq_rel);
+}
+
 /* ------------------------------------------------------------------ waiting (wait.h) */
 
 /* A waiter's direction is its `index` (set before registering). */
@@ -479,6 +484,25 @@ static void restore_flags(strand__fdrec *rec, int fd)
     if (fl >= 0)
         fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
     rec->nb_ours = false;
+}
+
+int strand_fd_forget(int fd)
+{
+    if (fd < 0)
+        return -EBADF;
+    strand__fdrec *rec = rec_lookup(fd, false);
+    if (rec == NULL)
+        return 0;
+    strand__waiter *wake = NULL;
+    strand__spin_lock(&rec->lock);
+    if (!closing(rec)) { /* else the close under way resets the record itself */
+        edge(rec, STRAND__DIR_READ, -ECANCELED, &wake);
+        edge(rec, STRAND__DIR_WRITE, -ECANCELED, &wake);
+        new_life(rec);
+    }
+    strand__spin_unlock(&rec->lock);
+    strand__wakelist_run(wake);
+    return 0;
 }
 
 int strand_fd_close(int fd)

@@ -17,10 +17,13 @@
  *   `busy` makes a second concurrent reader of the same fd fail with -EBUSY instead of
  *   corrupting the buffer.
  *   `gen`: the life of the fd number the buffered state belongs to (the record's gen when
- *   it was filled). A reader whose gen is not the record's, or (checked with one fstat
- *   whenever it holds bytes or EOF) whose descriptor is no longer the one it read from, is
- *   emptied before use: bytes of one connection never reach the next one that gets the
- *   same number, even when the first was closed with plain close(2).
+ *   it was filled). A reader whose gen is not the record's is emptied before use: bytes of
+ *   one connection never reach the next one that gets the same number through
+ *   strand_accept, strand_connect, strand_fd_close or strand_fd_forget (the hook library
+ *   calls it for every new descriptor it sees), even when the first was closed with plain
+ *   close(2). Without any of those, the descriptor's identity (one fstat) is compared when
+ *   the reader holds an end-of-file and before every refill that would append to a partial
+ *   line; not per line served from the buffer, which would cost a system call per line.
  *   The reader stays allocated while any call holds a reference on the record
  *   (strand_read_line holds one for its whole run), so strand_fd_close frees it safely.
  */
@@ -100,19 +103,24 @@ static void reader_discard(line_reader *r)
     r->start = r->scan = r->end = 0;
 }
 
-/* Make sure r's state belongs to the current life of fd (see `gen` above). */
-static void reader_check_life(line_reader *r, strand__fdrec *rec, int fd)
+static void reader_reset(line_reader *r, strand__fdrec *rec)
 {
-    unsigned g = atomic_load_explicit(&rec->gen, memory_order_acquire);
-    bool stale = r->gen != g;
-    if (!stale && (r->end > r->start || r->eof || r->skipping) && !strand__fd_same(rec, fd))
-        stale = true;
-    if (!stale)
-        return;
     reader_discard(r);
     r->eof = false;
     r->skipping = false;
     r->gen = atomic_load_explicit(&rec->gen, memory_order_acquire);
+}
+
+/* Make sure r's state belongs to the current life of fd (see `gen` above); `deep`: also
+ * ask the kernel (fstat) if the reader holds anything. */
+static void reader_check_life(line_reader *r, strand__fdrec *rec, int fd, bool deep)
+{
+    if (r->gen != atomic_load_explicit(&rec->gen, memory_order_acquire)) {
+        reader_reset(r, rec);
+        return;
+    }
+    if (deep && (r->end > r->start || r->eof || r->skipping) && !strand__fd_same(rec, fd))
+        reader_reset(r, rec);
 }
 
 /* Skip the rest of an overlong line. true when its '\n' was found (or at EOF). */
@@ -181,12 +189,13 @@ static ssize_t read_line_in(strand__fdrec *rec, int fd, char *buf, size_t cap,
         return -ENOMEM;
     if (atomic_exchange_explicit(&r->busy, 1, memory_order_acquire) != 0)
         return -EBUSY;
-    reader_check_life(r, rec, fd);
+    reader_check_life(r, rec, fd, r->eof);
     ssize_t res;
     for (;;) {
         res = reader_step(r, buf, cap);
         if (res != NEED_MORE)
             break;
+        reader_check_life(r, rec, fd, true); /* about to append to what is buffered */
         res = reader_make_room(r);
         if (res < 0)
             break;

@@ -144,6 +144,7 @@ hook_fd *hook_fd_slot(int fd)
 
 void hook_fd_reset(int fd)
 {
+    strand_fd_forget(fd); /* the core's state of the old life goes too */
     hook_fd *h = lookup(fd, false);
     if (h == NULL)
         return;

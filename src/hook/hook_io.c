@@ -144,6 +144,36 @@ static int park(int fd, int dir, int64_t deadline)
     return 0;
 }
 
+/* libc's own call for an attempt of read/write/readv/writev. */
+static ssize_t plain_call(int fd, attempt *a)
+{
+    hook_real *r = hook_real_fns();
+    if (a->op == op_read)
+        return r->read(fd, a->buf, a->len);
+    if (a->op == op_write)
+        return r->write(fd, a->buf, a->len);
+    if (a->op == op_readv)
+        return r->readv(fd, a->iov, a->iovcnt);
+    return r->writev(fd, a->iov, a->iovcnt);
+}
+
+/* The entry said socket, the kernel said ENOTSOCK: the number started a new life the
+ * hook did not see (closed by a path that bypasses the PLT). Classify it again. Returns
+ * 0: not that case (the error stands), 1: now libc's business, 2: retry (another
+ * cooperative kind). */
+static int stale_socket(int fd, attempt *a)
+{
+    bool generic = a->op == op_read || a->op == op_write || a->op == op_readv ||
+                   a->op == op_writev;
+    if (!generic || !(atomic_load(&a->h->flags) & HOOK_SOCK))
+        return 0;
+    hook_fd_reset(fd);
+    hook_fd *h;
+    if (!hook_coop(fd, &h))
+        return 1;
+    return (atomic_load(&h->flags) & HOOK_SOCK) ? 0 : 2;
+}
+
 static ssize_t coop(int fd, attempt *a)
 {
     int64_t t = atomic_load_explicit(a->dir == RD ? &a->h->rcvtimeo : &a->h->sndtimeo,
@@ -158,6 +188,14 @@ static ssize_t coop(int fd, attempt *a)
         int e = hook_errno();
         if (e == EINTR)
             continue;
+        if (e == ENOTSOCK) {
+            int st = stale_socket(fd, a);
+            if (st == 1)
+                return plain_call(fd, a);
+            if (st == 2)
+                continue;
+            return hook_fail(e); /* e.g. recv on a pipe: what libc says */
+        }
         if (e != EAGAIN && e != EWOULDBLOCK)
             return hook_fail(e);
         if (park(fd, a->dir, deadline) < 0)

@@ -10,7 +10,8 @@
  *  - accept and connect in strands; SO_RCVTIMEO as a deadline (EAGAIN);
  *  - bad input as libc: EBADF, EFAULT, EPIPE, and SIGPIPE killing a child as libc's write
  *    would; the same calls outside strands are libc's (a plain thread blocks in read);
- *  - getaddrinfo in strands; close through the hook lets the number be reused.
+ *  - getaddrinfo in strands; a regular file read as libc reads it, also on the number of a
+ *    socket closed behind the hook's back (a stale entry).
  */
 // ctest-timeout: 120
 #include "test_util.h"
@@ -22,6 +23,7 @@
 #include <stdatomic.h>
 #include <sys/select.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
 
 #define MS 1000000LL
@@ -441,6 +443,20 @@ static void *gai_main(void *arg)
     char b[8];
     assert_int_equal(read(fd, b, sizeof b), 4);
     close(fd);
+    /* a socket closed behind the hook's back (a raw system call), its number reused by
+     * that file: the stale "socket" entry is found out (ENOTSOCK) and the read is libc's */
+    int sv[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    assert_int_equal(write(sv[1], "s", 1), 1);
+    assert_int_equal(read(sv[0], b, 1), 1);
+    int num = sv[0];
+    assert_int_equal(syscall(SYS_close, sv[0]), 0);
+    fd = open(path, O_RDONLY);
+    assert_int_equal(fd, num);
+    assert_int_equal(read(fd, b, sizeof b), 4);
+    assert_memory_equal(b, "file", 4);
+    close(fd);
+    close(sv[1]);
     unlink(path);
     return NULL;
 }
