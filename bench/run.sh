@@ -4,7 +4,7 @@
 #     bench/run.sh [BUILD_DIR]          (default: $STRAND_BUILD_DIR, else build)
 # Environment: BENCH_RUNS (default 5) runs of each side, alternated strand/Go so drift in
 # machine load hits both alike; BENCH_ONLY="yield ring ..." runs a subset (BENCH_ONLY=http: both
-# HTTP rows); BENCH_HTTP_RUNS (default 3) and BENCH_HTTP_SECS (default 5) for the wrk runs.
+# HTTP rows; BENCH_ONLY="hook_read hiredis_hook": the hook's rows); BENCH_HTTP_RUNS (default 3) and BENCH_HTTP_SECS (default 5) for the wrk runs.
 #
 # Invariants:
 #  - Every figure reported is a median over the runs that succeeded, never a single run; a
@@ -293,6 +293,60 @@ bench_resp() {
     add_row resp_get req/s "$(median "$kg")" "$(median "$rg")" redis none 0 "-" "$(count "$kg")" "$(count "$rg")"
 }
 
+# ------------------------------------------------------------------ libstrand_hook
+# hook_read: one hooked read(2) that does not block, against libc's own read (same
+# program, same socket; bench/hook/hook_read.c). Goal: none (a cost to know).
+# hiredis_hook: hiredis's synchronous API through the hook (50 strands, SET/GET) against
+# redis-benchmark -c 50 -t set,get on the same redis-server, in the same run; the
+# baseline is the mean of redis-benchmark's SET and GET rates. Goal >= 0.9x.
+bench_hook() {
+    if wanted hook_read; then
+        log "== hook_read"
+        local hf=$TMP/hook_read.hooked pf=$TMP/hook_read.plain rf=$TMP/hook_read.recv r
+        : >"$hf"; : >"$pf"; : >"$rf"
+        for ((r = 1; r <= RUNS; r++)); do
+            run_once "$hf" "$BIN/hook_read" hooked
+            run_once "$pf" "$BIN/hook_read" plain
+            run_once "$rf" "$BIN/hook_read" recv
+        done
+        add_row hook_read ns/read "$(median "$hf")" "$(median "$pf")" libc_read none 0 "-" \
+            "$(count "$hf")" "$(count "$pf")"
+        # the system call the hooked read makes: the difference is the hook's own cost
+        add_row hook_read_recv ns/read "$(median "$hf")" "$(median "$rf")" libc_recv none 0 "-" \
+            "$(count "$hf")" "$(count "$rf")"
+    fi
+    wanted hiredis_hook || return 0
+    log "== hiredis_hook (50 strands x SET/GET vs redis-benchmark -c 50 -t set,get)"
+    local sf=$TMP/hiredis.strand bf=$TMP/hiredis.bench
+    : >"$sf"; : >"$bf"
+    if ! command -v redis-server >/dev/null || ! command -v redis-benchmark >/dev/null; then
+        log "  redis-server or redis-benchmark not installed"
+    elif [ ! -x "$BIN/hiredis_hook" ]; then
+        log "  $BIN/hiredis_hook missing (hiredis not found at configure time)"
+    else
+        local port out set get
+        port=$(pick_port)
+        if start_server "$port" "$(command -v redis-server)" --port "$port" --bind 127.0.0.1 \
+                --save '' --appendonly no --daemonize no --logfile ''; then
+            for ((r = 1; r <= RESP_RUNS; r++)); do
+                run_once "$sf" "$BIN/hiredis_hook" "$port" 200000
+                out=$(timeout "$TIMEOUT" redis-benchmark -h 127.0.0.1 -p "$port" -t set,get \
+                      -c 50 -n 100000 -q 2>&1 | tr '\r' '\n')
+                set=$(awk -F'[: ]+' '$1 == "SET" { v = $2 } END { print v }' <<<"$out")
+                get=$(awk -F'[: ]+' '$1 == "GET" { v = $2 } END { print v }' <<<"$out")
+                if [ -n "$set" ] && [ -n "$get" ]; then
+                    awk -v a="$set" -v b="$get" 'BEGIN { printf "%.0f\n", (a + b) / 2 }' >>"$bf"
+                else
+                    log "  redis-benchmark failed"
+                fi
+            done
+            stop_server
+        fi
+    fi
+    add_row hiredis_hook req/s "$(median "$sf")" "$(median "$bf")" redis-bench ratio_ge 0.9 \
+        ">=0.9x redis-benchmark" "$(count "$sf")" "$(count "$bf")"
+}
+
 # ------------------------------------------------------------------ http (wrk)
 # HTTP_RUNS runs per side (wrk runs take seconds each); HTTP_SECS seconds per wrk run.
 HTTP_RUNS=${BENCH_HTTP_RUNS:-$((RUNS < 3 ? RUNS : 3))}
@@ -493,6 +547,7 @@ bench select2       ns/select     ratio_le   0.5    "<=0.5x Go"                -
 bench select_fanin8 ns/msg        ratio_le   0.5    "<=0.5x Go"                -- "$BIN/select" select_fanin8 -- "$M" select_fanin8
 bench_echo
 bench_resp
+bench_hook
 bench_http http_plaintext /
 bench_http http_json /json
 

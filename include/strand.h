@@ -1153,17 +1153,21 @@ STRAND_API int strand_sem_destroy(strand_sem *s);
  * Blocking-style I/O on any descriptor, without blocking the worker (docs/io.md).
  *
  * The first call on a descriptor classifies it. Sockets, pipes, terminals and other
- * pollable descriptors are switched to O_NONBLOCK (on the open file description, shared
- * with every process that has it; it is not restored) and a would-block parks the strand
- * until the poller reports readiness. Regular files, block devices and directories run
- * the system call on the off-load pool instead, and the deadline is not applied to them.
- * Sockets are written with MSG_NOSIGNAL: a vanished peer is -EPIPE, not SIGPIPE.
+ * pollable descriptors are used non-blocking per call (MSG_DONTWAIT, RWF_NOWAIT, or a
+ * zero-timeout poll first on a terminal): their flags are never changed, so stdio and a
+ * shared terminal or pipe keep working (only a listening socket given to strand_accept
+ * is made non-blocking, until strand_fd_close). A would-block parks the strand until the
+ * poller reports readiness. Regular files, block devices and directories run the system
+ * call on the off-load pool instead, and the deadline is not applied to them. Sockets are
+ * written with MSG_NOSIGNAL: a vanished peer is -EPIPE, not SIGPIPE. A number reused
+ * after a plain close(2) is detected (its identity is checked before a strand parks) and
+ * starts with fresh state: no buffered bytes or end-of-file of the old descriptor.
  *
  * Every call below returns, besides what it lists: any negative errno of the underlying
  * system call (-EBADF, -ECONNRESET, -EPIPE, ...); -EAGAIN if deadline is 0 and the call
  * would wait; -ETIMEDOUT if the deadline passed; -ECANCELED if strand_fd_close() closed
- * the descriptor while a strand waited on it (a plain thread waiting in poll(2) is not
- * woken by it); -ENOMEM if the fd's record cannot be allocated.
+ * the descriptor while the call waited on it (a plain thread notices within 50 ms);
+ * -ENOMEM if the fd's record cannot be allocated.
  * A plain thread may call each of them: it waits in poll(2), and regular files are read
  * on its own thread.
  * @{
@@ -1320,17 +1324,58 @@ STRAND_API ssize_t strand_read_line(int fd, char *buf, size_t cap, int64_t deadl
 STRAND_API ssize_t strand_write_line(int fd, const char *line, size_t len, int64_t deadline);
 /**
  * Closes a descriptor used with strand's I/O calls: wakes the strands waiting on it
- * (their calls return -ECANCELED), takes it out of the poller, frees its line reader,
- * then close(2)s it. Use it instead of close(2) for such descriptors: a plain close
- * leaves waiters parked and stale state for the next descriptor with that number.
+ * (their calls return -ECANCELED), waits until no other call is inside a call on it (a
+ * strand between its wake-up and its system call, a plain thread in poll(2): at most
+ * 50 ms), takes it out of the poller, frees its line reader, restores O_NONBLOCK if strand
+ * set it (a listening socket), then close(2)s it. Calls on fd that start while the close
+ * is under way wait for it to finish, then run on whatever the number is then (-EBADF,
+ * or a new descriptor). Prefer it to close(2): a plain close is detected (the next
+ * descriptor with that number starts fresh, its line reader empty) but wakes nobody.
  * @param fd the descriptor.
  * @return 0 (also when close(2) fails with EINTR or EIO: the descriptor is released
  *  anyway).
- * @retval -EBADF if fd is negative or not open
+ * @retval -EBADF if fd is negative or not open, or another strand_fd_close of fd is under
+ *  way
  * @par Threads
  * Any thread.
  */
 STRAND_API int     strand_fd_close(int fd);
+/**
+ * poll(2) for strands: waits until one of `fds` is ready, parking the calling strand (its
+ * worker runs other strands). Each entry's `revents` is set as poll(2) sets it
+ * (POLLNVAL for a closed descriptor, or one that strand_fd_close is closing); negative fds
+ * are ignored. Regular files are always ready.
+ * @param fds the descriptors and the events wanted (struct pollfd of <poll.h>); may be
+ *  NULL only if nfds is 0 (then the call just sleeps until the deadline).
+ * @param nfds how many; at most 2^20.
+ * @param deadline absolute, strand_now() clock; 0 only looks; STRAND_FOREVER.
+ * @return the number of entries with a non-zero revents (> 0).
+ * @retval -EAGAIN deadline 0 and nothing ready
+ * @retval -ETIMEDOUT the deadline passed with nothing ready
+ * @retval -EINVAL fds NULL with nfds > 0, or nfds too large
+ * @retval -ENOMEM no memory for the registrations (more than 8 fds)
+ * @retval other a negative errno code of poll(2)
+ * @par Threads
+ * Any thread: a plain thread calls poll(2) with the time left to the deadline.
+ */
+/**
+ * Tells strand that fd's number starts a new life without strand_fd_close having been
+ * called (it was closed with plain close(2), replaced by dup2, closed by fclose, or has
+ * just been returned by socket(), pipe(), open() ...): what strand kept for the previous
+ * descriptor with that number (its line reader's bytes and end-of-file, its poller
+ * registration) is dropped, and strands still parked on the old one are woken with
+ * -ECANCELED. Needed only for state strand cannot check cheaply on its own (bytes a
+ * line reader buffered); strand_accept and strand_connect do it themselves, and
+ * libstrand_hook calls it for every descriptor it sees created. Never closes anything.
+ * @param fd the number.
+ * @return 0.
+ * @retval -EBADF if fd is negative
+ * @par Threads
+ * Any thread.
+ */
+STRAND_API int     strand_fd_forget(int fd);
+struct pollfd;
+STRAND_API int     strand_poll(struct pollfd *fds, unsigned long nfds, int64_t deadline);
 
 /**
  * A function run on the off-load pool by strand_blocking().

@@ -23,6 +23,8 @@
 #                 registers the strand for the dump), mailbox.c (messages to a strand by id:
 #                 it needs the id table, and exit drains it) and runtime.c (init, run,
 #                 shutdown): the runtime as a whole
+#   8 hook        hook/*: libstrand_hook, a separate library above the whole core; it calls
+#                 only the public strand_* API (no strand__ function at all) and libc
 # Extra rule: sched_private.h (the worker's struct) is included by src/sched_*.c only.
 #
 # How: comments are stripped with `gcc -fpreprocessed -E` (nothing is expanded). A function
@@ -39,7 +41,7 @@ SRC=${1:-$ROOT/src}
 [ -d "$SRC" ] || { echo "check-layers: no directory $SRC" >&2; exit 2; }
 command -v gcc >/dev/null || { echo "check-layers: needs gcc (to strip comments)" >&2; exit 2; }
 
-LAYER_NAMES=(base memory timers poller scheduler primitives diagnostics strands)
+LAYER_NAMES=(base memory timers poller scheduler primitives diagnostics strands hook)
 
 # file patterns (relative to src/) of each layer, in the order of LAYER_NAMES
 LAYER_FILES=(
@@ -48,9 +50,10 @@ LAYER_FILES=(
     "timer.c"
     "poller.h netpoll_epoll.c"
     "sched_*.c sched_*.h"
-    "wait.h wait.c chan.c chan_internal.h select.c sync.c waitq.h blocking.c io.c io_internal.h read_line.c netpoll.c time.c arena.c"
+    "wait.h wait.c chan.c chan_internal.h select.c sync.c waitq.h blocking.c io.c io_internal.h read_line.c netpoll.c poll.c time.c arena.c"
     "registry.c dump.c watchdog.c signals.c stats.c diag.h symtab.c"
     "strand.c mailbox.c runtime.c cancel.c cancel.h links.c group.c group.h supervisor.c report.c"
+    "hook/*"
 )
 
 # functions whose layer is not their file's (see layer 3 above)
@@ -117,6 +120,14 @@ for d in $POLLER_FUNCS; do
     fi
 done
 
+# The hook library links only libstrand.so's exports: no internal name may appear in it.
+for f in "${FILES[@]}"; do
+    if [[ $f == hook/* ]] && strip "$f" | grep -qE '\bstrand__[a-z0-9_]+'; then
+        echo "check-layers: src/$f uses an internal strand__ name; the hook library may use only strand_* (the public API)"
+        fail=1
+    fi
+done
+
 for f in "${FILES[@]}"; do
     l=${FLAYER[$f]:-}
     [ -n "$l" ] || continue
@@ -124,6 +135,9 @@ for f in "${FILES[@]}"; do
     while read -r inc; do
         [ -n "$inc" ] || continue
         il=$(layer_of "$inc")
+        if [ -z "$il" ] && [ "$(dirname "$f")" != . ] && [ -f "$(dirname "$f")/$inc" ]; then
+            il=$(layer_of "$(dirname "$f")/$inc") # a header beside its file (hook/hook.h)
+        fi
         if [ -z "$il" ]; then
             [ -f "$inc" ] || [ -f "$(dirname "$f")/$inc" ] || continue # not ours
             echo "check-layers: src/$f includes \"$inc\", which is in no layer"

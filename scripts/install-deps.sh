@@ -9,7 +9,8 @@
 #          kv_server and against redis-server). The demo builds without tests or benchmarks.
 #   check  everything `make check`, `make bench` and `make docs` use (a superset of demo):
 #          cmocka for the tests, go for the benchmarks' twins, spin for the model, valgrind,
-#          qemu and the aarch64 cross compiler, clang for the fuzzers, doxygen, ...
+#          qemu and the aarch64 cross compiler, clang for the fuzzers, doxygen, hiredis and
+#          libcurl (tests/hook/ runs them, unmodified, through libstrand_hook), ...
 #
 # Works as root on a fresh Debian 12 (or with sudo). Runs `apt-get update` at most once, and
 # only if something is missing. The arm64 cmocka (for the aarch64 tests under qemu) comes from
@@ -22,7 +23,7 @@ DEMO_PACKAGES=(build-essential cmake redis-tools redis-server)
 PACKAGES=(
     build-essential cmake pkg-config libcmocka-dev golang-go gnuplot-nox spin qemu-user
     gcc-aarch64-linux-gnu libc6-dev-arm64-cross valgrind redis-tools redis-server clang
-    libclang-rt-14-dev python3 gdb doxygen
+    libclang-rt-14-dev python3 gdb doxygen libhiredis-dev libcurl4-openssl-dev
 )
 ARM64_PACKAGES=(libcmocka-dev:arm64)
 

@@ -16,6 +16,16 @@
  *   bounded by the caller's limit, whatever the stream holds.
  *   `busy` makes a second concurrent reader of the same fd fail with -EBUSY instead of
  *   corrupting the buffer.
+ *   `gen`: the life of the fd number the buffered state belongs to (the record's gen when
+ *   it was filled). A reader whose gen is not the record's is emptied before use: bytes of
+ *   one connection never reach the next one that gets the same number through
+ *   strand_accept, strand_connect, strand_fd_close or strand_fd_forget (the hook library
+ *   calls it for every new descriptor it sees), even when the first was closed with plain
+ *   close(2). Without any of those, the descriptor's identity (one fstat) is compared when
+ *   the reader holds an end-of-file and before every refill that would append to a partial
+ *   line; not per line served from the buffer, which would cost a system call per line.
+ *   The reader stays allocated while any call holds a reference on the record
+ *   (strand_read_line holds one for its whole run), so strand_fd_close frees it safely.
  */
 #include "io_internal.h"
 
@@ -29,6 +39,7 @@ typedef struct line_reader {
     atomic_int busy;
     bool       eof;
     bool       skipping;
+    unsigned   gen;
     size_t     start, scan, end, size;
     char      *buf;
 } line_reader;
@@ -56,6 +67,7 @@ static line_reader *reader_for(strand__fdrec *rec)
         return NULL;
     }
     fresh->size = READER_MIN;
+    fresh->gen = atomic_load_explicit(&rec->gen, memory_order_acquire);
     void *expected = NULL;
     if (!atomic_compare_exchange_strong_explicit(&rec->reader, &expected, fresh,
                                                  memory_order_acq_rel, memory_order_acquire)) {
@@ -89,6 +101,26 @@ static int reader_make_room(line_reader *r)
 static void reader_discard(line_reader *r)
 {
     r->start = r->scan = r->end = 0;
+}
+
+static void reader_reset(line_reader *r, strand__fdrec *rec)
+{
+    reader_discard(r);
+    r->eof = false;
+    r->skipping = false;
+    r->gen = atomic_load_explicit(&rec->gen, memory_order_acquire);
+}
+
+/* Make sure r's state belongs to the current life of fd (see `gen` above); `deep`: also
+ * ask the kernel (fstat) if the reader holds anything. */
+static void reader_check_life(line_reader *r, strand__fdrec *rec, int fd, bool deep)
+{
+    if (r->gen != atomic_load_explicit(&rec->gen, memory_order_acquire)) {
+        reader_reset(r, rec);
+        return;
+    }
+    if (deep && (r->end > r->start || r->eof || r->skipping) && !strand__fd_same(rec, fd))
+        reader_reset(r, rec);
 }
 
 /* Skip the rest of an overlong line. true when its '\n' was found (or at EOF). */
@@ -149,24 +181,21 @@ static ssize_t reader_step(line_reader *r, char *out, size_t cap)
     return NEED_MORE;
 }
 
-ssize_t strand_read_line(int fd, char *buf, size_t cap, int64_t deadline)
+static ssize_t read_line_in(strand__fdrec *rec, int fd, char *buf, size_t cap,
+                            int64_t deadline)
 {
-    if (buf == NULL || cap == 0 || cap > SSIZE_MAX)
-        return -EINVAL;
-    int err = 0;
-    strand__fdrec *rec = strand__fd_get(fd, &err);
-    if (rec == NULL)
-        return err;
     line_reader *r = reader_for(rec);
     if (r == NULL)
         return -ENOMEM;
     if (atomic_exchange_explicit(&r->busy, 1, memory_order_acquire) != 0)
         return -EBUSY;
+    reader_check_life(r, rec, fd, r->eof);
     ssize_t res;
     for (;;) {
         res = reader_step(r, buf, cap);
         if (res != NEED_MORE)
             break;
+        reader_check_life(r, rec, fd, true); /* about to append to what is buffered */
         res = reader_make_room(r);
         if (res < 0)
             break;
@@ -180,6 +209,19 @@ ssize_t strand_read_line(int fd, char *buf, size_t cap, int64_t deadline)
         r->end += (size_t)n;
     }
     atomic_store_explicit(&r->busy, 0, memory_order_release);
+    return res;
+}
+
+ssize_t strand_read_line(int fd, char *buf, size_t cap, int64_t deadline)
+{
+    if (buf == NULL || cap == 0 || cap > SSIZE_MAX)
+        return -EINVAL;
+    int err = 0;
+    strand__fdrec *rec = strand__fd_get(fd, &err);
+    if (rec == NULL)
+        return err;
+    ssize_t res = read_line_in(rec, fd, buf, cap, deadline);
+    strand__fd_put(rec);
     return res;
 }
 

@@ -12,6 +12,10 @@
 #  4. `nm -D --defined-only libstrand.so` shows only public strand_* symbols (no strand__*
 #     internals, nothing else of ours);
 #  5. the gdb script is installed as share/strand/strand-gdb.py (and gdb can source it);
+#  5b. libstrand_hook: a program doing plain read(2) on a pipe in strands builds with
+#     `pkg-config strand-hook` and with find_package(strand)'s strand::hook, and runs (on
+#     one worker, the read must park the strand for the writer to run); the library exports
+#     exactly the libc names it interposes (nm);
 #  6. `make uninstall B=BUILD_DIR` removes every file the install put there, and nothing else.
 # Everything happens in a temp dir that is removed on exit. The one file outside it that the
 # install writes, BUILD_DIR/install_manifest.txt (what `make uninstall` reads), is put back as
@@ -165,6 +169,73 @@ if command -v gdb >/dev/null; then
 else
     step "gdb script installed: $GDB_SCRIPT (gdb not installed: not loaded)"
 fi
+
+# 5b. libstrand_hook: pkg-config strand-hook and strand::hook; exports only libc names.
+HOOK_SO="$LIBDIR/libstrand_hook.so"
+[ -e "$HOOK_SO" ] || fail "missing $HOOK_SO"
+[ -e "$LIBDIR/pkgconfig/strand-hook.pc" ] || fail "missing strand-hook.pc"
+cat >"$TMP/hookapp.c" <<'EOF'
+#include <stdio.h>
+#include <unistd.h>
+#include <strand.h>
+
+static int p[2];
+
+static void *writer(void *arg)
+{
+    (void)arg;
+    usleep(20000); /* parks too: the reader below is parked in read(2) meanwhile */
+    return write(p[1], "hi", 2) == 2 ? NULL : (void *)1;
+}
+
+static void *first(void *arg)
+{
+    (void)arg;
+    char b[4];
+    if (pipe(p) != 0)
+        return (void *)1;
+    int64_t id = strand_spawn(writer, NULL);
+    if (read(p[0], b, sizeof b) != 2) /* only a parked read lets the writer run */
+        return (void *)2;
+    void *r = (void *)3;
+    strand_join(id, &r);
+    return r;
+}
+
+int main(void)
+{
+    strand_config cfg = { .workers = 1 };
+    void *result = (void *)-1;
+    if (strand_init(&cfg) != 0 || strand_run(first, NULL, &result) != 0 || result != NULL) {
+        fprintf(stderr, "hookapp: failed (%p)\n", result);
+        return 1;
+    }
+    puts("hookapp: ok");
+    return 0;
+}
+EOF
+HOOK_LIBS=$(pkg-config --libs strand-hook)
+# shellcheck disable=SC2086
+cc "$TMP/hookapp.c" $CFLAGS_PC $HOOK_LIBS -o "$TMP/hookapp_pc" || fail "cc hookapp.c \$(pkg-config --libs strand-hook)"
+LD_LIBRARY_PATH="$LIBDIR" timeout 20 "$TMP/hookapp_pc" || fail "hookapp built with pkg-config strand-hook did not run correctly"
+mkdir -p "$TMP/hookcm"
+cp "$TMP/hookapp.c" "$TMP/hookcm/app.c"
+cat >"$TMP/hookcm/CMakeLists.txt" <<'EOF'
+cmake_minimum_required(VERSION 3.25)
+project(strand_hook_install_check C)
+find_package(strand 0.1 REQUIRED CONFIG)
+add_executable(hookapp app.c)
+target_link_libraries(hookapp PRIVATE strand::hook)
+EOF
+{ cmake -S "$TMP/hookcm" -B "$TMP/hookcm/build" -DCMAKE_PREFIX_PATH="$PREFIX" >"$TMP/hcm.log" 2>&1 &&
+  cmake --build "$TMP/hookcm/build" >>"$TMP/hcm.log" 2>&1; } || { cat "$TMP/hcm.log"; fail "strand::hook build"; }
+timeout 20 "$TMP/hookcm/build/hookapp" || fail "hookapp (strand::hook) did not run correctly"
+nm -D --defined-only "$HOOK_SO" | awk '{print $NF}' | sort -u >"$TMP/hooksyms"
+HOOK_WANT="accept accept4 close connect dup dup2 dup3 fclose fcntl fcntl64 getaddrinfo ioctl nanosleep pipe pipe2 poll read readv recv recvfrom recvmsg select send sendmsg sendto setsockopt sleep socket socketpair usleep write writev"
+HOOK_BAD=$(grep -Evx "$(echo "$HOOK_WANT _init _fini _edata _end __bss_start" | tr ' ' '|')" "$TMP/hooksyms" || true)
+[ -z "$HOOK_BAD" ] || { echo "$HOOK_BAD" | sed 's/^/  unexpected export: /' >&2; fail "libstrand_hook.so exports more than the libc names it interposes"; }
+for s in $HOOK_WANT; do grep -qx "$s" "$TMP/hooksyms" || fail "libstrand_hook.so does not export $s"; done
+step "libstrand_hook: pkg-config strand-hook and strand::hook builds run; it exports exactly the $(echo $HOOK_WANT | wc -w) interposed libc names"
 
 # 6. make uninstall: every file and link of the manifest is gone, and nothing else remains.
 grep -qx "$PREFIX/include/strand.h" "$MANIFEST" || fail "$MANIFEST does not list this install"
