@@ -80,6 +80,13 @@ typedef struct strand_config {
     int    host_driven;    /**< 1 = no worker threads: the host calls strand_run_until_idle() */
     int    no_signals;     /**< 1 = do not install SIGINT/SIGQUIT handlers */
     uint64_t seed;         /**< deterministic scheduling with one worker; 0 = STRAND_SEED */
+    int    handoff_ms;     /**< hand a worker's queue to a spare thread when one strand has held it
+                                this long (a blocking call, a foreign library, a loop); 0 =
+                                STRAND_HANDOFF_MS, else 10; -1 = off; at most 3600000 */
+    int    slice_ms;       /**< time slice: strand_maybe_yield() yields once a strand has run this
+                                long; 0 = STRAND_SLICE_MS, else 10; -1 = off; at most 3600000 */
+    int    max_threads;    /**< threads that may run strands, workers and spares together; 0 =
+                                STRAND_MAX_THREADS, else 256; at most 4096 (never below workers) */
 } strand_config;
 
 /**
@@ -90,9 +97,9 @@ typedef struct strand_config {
  * @return 0 on success.
  * @retval -EALREADY if the runtime is already running (started explicitly or lazily;
  *  always the case when called from a strand)
- * @retval -EINVAL for a field out of range (a negative field, workers > 1024,
- *  registry_size > 4194304, stack_size > 1 GiB, host_driven or no_signals other than 0 or
- *  1)
+ * @retval -EINVAL for a field out of range (a negative field other than handoff_ms or
+ *  slice_ms = -1, workers > 1024, registry_size > 4194304, stack_size > 1 GiB, handoff_ms or
+ *  slice_ms > 3600000, max_threads > 4096, host_driven or no_signals other than 0 or 1)
  * @retval -ENOMEM out of memory
  * @retval other a negative errno of epoll_create1, eventfd or pthread_create (-EMFILE,
  *  -EAGAIN, ...) when the poller or the workers cannot be set up.
@@ -157,6 +164,17 @@ struct strand_stats {
     uint64_t stacks_canary;   /**< stacks past the mapping budget, checked by canary */
     uint64_t registry_overflow; /**< strands not tracked because the registry was full */
     int      workers;         /**< worker threads of the running runtime (0 if none) */
+    /* Hand-off and time slice (strand_config.handoff_ms, slice_ms, max_threads). */
+    uint64_t handoffs;        /**< times a stuck worker's role and queue went to a spare thread */
+    uint64_t handoff_strands; /**< queued strands those hand-offs moved */
+    uint64_t handoff_waits;   /**< hand-offs not made for want of a thread (STRAND_MAX_THREADS
+                                   reached, or pthread_create failed): that queue waited */
+    uint64_t slice_requests;  /**< times a strand was asked to yield: its slice was used up */
+    uint64_t slice_yields;    /**< strand_maybe_yield() calls that yielded for the slice */
+    uint64_t spares_started;  /**< spare threads created */
+    uint64_t spares_reaped;   /**< spare threads that ended after idling */
+    uint64_t monitor_ticks;   /**< wake-ups of the monitor thread (none while all is idle) */
+    int      spare_threads;   /**< spare threads alive now (parked or running) */
 };
 
 /**

@@ -28,7 +28,8 @@ void strand__stat_add(int which, uint64_t n)
 static uint64_t stat_sum(int which)
 {
     uint64_t v = atomic_load_explicit(&retired[which], memory_order_relaxed);
-    for (int i = 0; i < strand__nworkers; i++)
+    int n = strand__sched_nthreads(); /* spares count in their own structs */
+    for (int i = 0; i < n; i++)
         v += atomic_load_explicit(&strand__workers[i]->stat[which], memory_order_relaxed);
     return v;
 }
