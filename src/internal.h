@@ -330,7 +330,6 @@ void strand__handoff_stats(struct strand_stats *out);
 /* Is hand-off on? Then a call that may block its thread a while (a regular file's read or
  * write) may be made directly: the worker's queue moves on after STRAND_HANDOFF_MS. */
 bool strand__handoff_enabled(void);
-unsigned strand__debug_gq_len(void);
 
 /* ------------------------------------------------------------------ ids (strand.c) */
 

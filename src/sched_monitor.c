@@ -691,8 +691,3 @@ bool strand__thread_info_get(int i, strand__thread_info *out)
     }
     return true;
 }
-
-unsigned strand__debug_gq_len(void)
-{
-    return strand__globalq_len(&strand__sched.gq);
-}
