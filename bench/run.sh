@@ -485,6 +485,8 @@ bench chan_1p1c     ns/msg        ratio_le   0.333  "<=0.33x Go (3x faster)"   -
 bench chan_2x2      ns/msg        ratio_le   0.333  "<=0.33x Go (3x faster)"   -- "$BIN/chan" chan_2x2      -- env GOMAXPROCS=2 "$M" chan_2x2
 bench mailbox_rtt   ns/rtt        ratio_le   0.3    "<=0.3x Go"                -- "$BIN/mailbox_rtt" mailbox_rtt -- "$M" mailbox_rtt
 bench timer_churn   ms            none       0      "-"                        -- "$BIN/timer_churn" timer_churn -- "$M" timer_churn
+bench handoff       us            none       0      "-"                        -- "$BIN/handoff" handoff    -- "$M" handoff
+bench maybe_yield   ns/call       none       0      "-"                        -- "$BIN/handoff" maybe_yield
 bench_echo
 bench_resp
 bench_http http_plaintext /

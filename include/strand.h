@@ -303,10 +303,16 @@ STRAND_API int64_t strand_self(void);                           /* 0 outside a s
  */
 STRAND_API void    strand_yield(void);
 /**
- * Yields every `yield_interval` calls (strand_config.yield_interval or
- * STRAND_YIELD_INTERVAL; off by default): a cheap safety valve for long loops.
+ * Yields if the calling strand has used up its time slice, so a long loop that calls it
+ * shares its worker: the runtime's monitor thread asks for the yield once a strand has run
+ * `slice_ms` without a scheduling point (strand_config.slice_ms or STRAND_SLICE_MS, 10 ms
+ * by default). Also yields every `yield_interval` calls when that is set
+ * (strand_config.yield_interval or STRAND_YIELD_INTERVAL; off by default). When nothing is
+ * asked of any strand it is one load of one global word and a return (four instructions
+ * on x86_64), cheap enough to call on every iteration of a loop.
  * @par Exception to the conventions
- * Returns nothing; does nothing on a plain thread or when the interval is 0.
+ * Returns nothing; does nothing on a plain thread, when the slice is not used up, or with
+ * both the slice and the interval off.
  * @par Threads
  * Any thread.
  */

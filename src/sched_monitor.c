@@ -240,6 +240,8 @@ bool strand__sched_on_leave(struct strand__worker *w)
 /* A parked spare waits for a role; false when it should end (idle too long, or stop). */
 static bool spare_park(struct strand__worker *sp)
 {
+    /* Its cached stacks are of no use to anyone while it waits: back to the pool. */
+    strand__stack_cache_drain(&sp->caches.stacks);
     pthread_mutex_lock(&role_lock);
     atomic_store_explicit(&sp->spare_state, STRAND__SPARE_PARKED, memory_order_release);
     atomic_fetch_sub_explicit(&mon.nbusy_spares, 1, memory_order_relaxed);

@@ -33,6 +33,7 @@ var benches = map[string]bench{
 	"chan_2x2":      {benchChan2x2, 4000000},
 	"mailbox_rtt":   {benchMailboxRtt, 500000},
 	"timer_churn":   {benchTimerChurn, 1000000},
+	"handoff":       {benchHandoff, 21},
 }
 
 // result prints the line run.sh parses; %.3f matches the C side's format.
