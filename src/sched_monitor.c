@@ -9,7 +9,7 @@
  * role's producer-side structures (its rings are single-producer): it may come back and push
  * to them at any instant without a word to anyone. So a hand-off does not move the struct;
  * it moves the role's *work*. A spare is a struct of its own (strand__workers[nworkers ..
- * cap), with a thread started on demand) that stands in for the stuck worker: it empties
+ * cap), with a detached thread started on demand) that stands in for the stuck worker: it empties
  * the worker's rings and run-next into its own (the consumer side, which any thread may
  * take from), runs the worker's pinned strands from its inbox, and is woken for them. The
  * stuck strand keeps its thread. When that thread comes back to a scheduling point it runs
@@ -46,6 +46,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* A parked spare's thread ends after this long without a role. */
 #define SPARE_IDLE_NS (1000LL * 1000000)
@@ -260,8 +261,8 @@ static bool spare_park(struct strand__worker *sp)
     pthread_mutex_lock(&role_lock);
     bool granted = atomic_load_explicit(&sp->spare_state, memory_order_relaxed) ==
                    STRAND__SPARE_ACTIVE;
-    if (!granted)
-        atomic_store_explicit(&sp->spare_state, STRAND__SPARE_EXITED, memory_order_release);
+    if (!granted) /* no longer PARKED: the monitor grants it nothing now */
+        atomic_store_explicit(&sp->spare_state, STRAND__SPARE_EXITING, memory_order_relaxed);
     pthread_mutex_unlock(&role_lock);
     return granted && !strand__sched_stopping();
 }
@@ -292,18 +293,17 @@ static void *spare_main(void *arg)
      * reused by the next spare thread. Counters stay in it (sums must never go down). */
     strand__stack_cache_drain(&sp->caches.stacks);
     strand__sched_set_worker(NULL);
-    bool stopping = strand__sched_stopping();
+    pthread_mutex_lock(&role_lock);
+    if (atomic_load_explicit(&sp->spare_state, memory_order_relaxed) == STRAND__SPARE_ACTIVE)
+        atomic_fetch_sub_explicit(&mon.nbusy_spares, 1, memory_order_relaxed); /* stopping */
+    atomic_store_explicit(&sp->spare_state, STRAND__SPARE_EXITING, memory_order_relaxed);
+    pthread_mutex_unlock(&role_lock);
     atomic_fetch_sub_explicit(&mon.nspare_threads, 1, memory_order_relaxed);
-    if (!stopping)
+    if (!strand__sched_stopping())
         count(&c_spares_reaped, 1);
-    /* EXITED already (spare_park): the monitor may be joining us while it holds role_lock,
-     * so take no lock. Otherwise (stopping while ACTIVE) no one joins before this store. */
-    if (atomic_load_explicit(&sp->spare_state, memory_order_relaxed) != STRAND__SPARE_EXITED) {
-        pthread_mutex_lock(&role_lock);
-        atomic_fetch_sub_explicit(&mon.nbusy_spares, 1, memory_order_relaxed);
-        atomic_store_explicit(&sp->spare_state, STRAND__SPARE_EXITED, memory_order_release);
-        pthread_mutex_unlock(&role_lock);
-    }
+    /* The last touch of the struct (release: a new thread on it, after an acquire load of
+     * EXITED, sees everything this one did). The thread is detached: nothing joins it. */
+    atomic_store_explicit(&sp->spare_state, STRAND__SPARE_EXITED, memory_order_release);
     return NULL;
 }
 
@@ -333,10 +333,8 @@ static struct strand__worker *spare_get_locked(struct strand__worker *c,
     for (int i = strand__nworkers; i < n && !sp; i++) {
         struct strand__worker *v = strand__workers[i];
         int st = atomic_load_explicit(&v->spare_state, memory_order_acquire);
-        if (st == STRAND__SPARE_EXITED) {
-            pthread_join(v->thread, NULL);
+        if (st == STRAND__SPARE_EXITED) /* its old thread is done with it */
             atomic_store_explicit(&v->spare_state, STRAND__SPARE_FREE, memory_order_relaxed);
-        }
         if (atomic_load_explicit(&v->spare_state, memory_order_relaxed) == STRAND__SPARE_FREE)
             sp = v;
     }
@@ -362,6 +360,9 @@ static struct strand__worker *spare_get_locked(struct strand__worker *c,
     pthread_attr_t a;
     pthread_attr_init(&a);
     pthread_attr_setstacksize(&a, 256 * 1024);
+    /* Detached: a reaped spare ends on its own, with no one waiting to join it (a program
+     * that exits without strand_shutdown would otherwise leave joinable threads). */
+    pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
     int rc = pthread_create(&sp->thread, &a, spare_main, sp);
     pthread_attr_destroy(&a);
     if (rc != 0) {
@@ -629,9 +630,16 @@ void strand__monitor_stop(void)
         strand__sched_wake_stop(sp);
     }
     for (int i = strand__nworkers; i < n; i++) {
+        /* Detached threads: wait until each is done with its struct (a spare stuck in a
+         * call is waited for, as a stuck worker is joined). */
         struct strand__worker *sp = strand__workers[i];
-        if (atomic_load_explicit(&sp->spare_state, memory_order_acquire) != STRAND__SPARE_FREE)
-            pthread_join(sp->thread, NULL);
+        int st;
+        while ((st = atomic_load_explicit(&sp->spare_state, memory_order_acquire)) !=
+                   STRAND__SPARE_FREE &&
+               st != STRAND__SPARE_EXITED) {
+            struct timespec ts = {0, 1000000};
+            nanosleep(&ts, NULL);
+        }
         atomic_store_explicit(&sp->spare_state, STRAND__SPARE_FREE, memory_order_relaxed);
     }
     free(mon.samples);
@@ -689,7 +697,7 @@ bool strand__thread_info_get(int i, strand__thread_info *out)
     if (w->spare) {
         int st = atomic_load_explicit(&w->spare_state, memory_order_relaxed);
         out->parked = st == STRAND__SPARE_PARKED;
-        out->gone = st == STRAND__SPARE_FREE || st == STRAND__SPARE_EXITED;
+        out->gone = st == STRAND__SPARE_FREE || st >= STRAND__SPARE_EXITING;
     }
     return true;
 }

@@ -60,12 +60,14 @@ enum strand__wake_reason {
 
 /* A spare thread's struct (sched_monitor.c). FREE: no thread; PARKED: its thread waits for
  * a role on role_word; ACTIVE: its thread runs strands (standing in for `charge`, or, with
- * no charge, finishing the strand it held when its role was taken away); EXITED: its thread
- * ended after idling and waits to be joined. */
+ * no charge, finishing the strand it held when its role was taken away); EXITING: its
+ * thread is ending (idle too long, or the runtime stops); EXITED: its (detached) thread
+ * will not touch the struct again, which a new spare thread may then reuse. */
 enum strand__spare_state {
     STRAND__SPARE_FREE = 0,
     STRAND__SPARE_PARKED,
     STRAND__SPARE_ACTIVE,
+    STRAND__SPARE_EXITING,
     STRAND__SPARE_EXITED,
 };
 
