@@ -545,6 +545,8 @@ bench cancel_latency ns           none       0      "-"                        -
 bench monitor_rtt   ns/rtt        none       0      "-"                        -- "$BIN/cancel" monitor_rtt -- "$M" monitor_rtt
 bench select2       ns/select     ratio_le   0.5    "<=0.5x Go"                -- "$BIN/select" select2     -- "$M" select2
 bench select_fanin8 ns/msg        ratio_le   0.5    "<=0.5x Go"                -- "$BIN/select" select_fanin8 -- "$M" select_fanin8
+bench handoff       us            none       0      "-"                        -- "$BIN/handoff" handoff    -- "$M" handoff
+bench maybe_yield   ns/call       none       0      "-"                        -- "$BIN/handoff" maybe_yield
 bench_echo
 bench_resp
 bench_hook

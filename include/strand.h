@@ -81,6 +81,13 @@ typedef struct strand_config {
     int    no_signals;     /**< 1 = do not install SIGINT/SIGQUIT handlers */
     uint64_t seed;         /**< deterministic scheduling with one worker; 0 = STRAND_SEED */
     int    shutdown_ms;    /**< how long strand_shutdown() waits for cancelled strands; 0 = STRAND_SHUTDOWN_MS, else 5000 */
+    int    handoff_ms;     /**< hand a worker's queue to a spare thread when one strand has held it
+                                this long (a blocking call, a foreign library, a loop); 0 =
+                                STRAND_HANDOFF_MS, else 10; -1 = off; at most 3600000 */
+    int    slice_ms;       /**< time slice: strand_maybe_yield() yields once a strand has run this
+                                long; 0 = STRAND_SLICE_MS, else 10; -1 = off; at most 3600000 */
+    int    max_threads;    /**< threads that may run strands, workers and spares together; 0 =
+                                STRAND_MAX_THREADS, else 256; at most 4096 (never below workers) */
 } strand_config;
 
 /**
@@ -91,9 +98,9 @@ typedef struct strand_config {
  * @return 0 on success.
  * @retval -EALREADY if the runtime is already running (started explicitly or lazily;
  *  always the case when called from a strand)
- * @retval -EINVAL for a field out of range (a negative field, workers > 1024,
- *  registry_size > 4194304, stack_size > 1 GiB, host_driven or no_signals other than 0 or
- *  1)
+ * @retval -EINVAL for a field out of range (a negative field other than handoff_ms or
+ *  slice_ms = -1, workers > 1024, registry_size > 4194304, stack_size > 1 GiB, handoff_ms or
+ *  slice_ms > 3600000, max_threads > 4096, host_driven or no_signals other than 0 or 1)
  * @retval -ENOMEM out of memory
  * @retval other a negative errno of epoll_create1, eventfd or pthread_create (-EMFILE,
  *  -EAGAIN, ...) when the poller or the workers cannot be set up.
@@ -165,6 +172,17 @@ struct strand_stats {
     uint64_t stacks_canary;   /**< stacks past the mapping budget, checked by canary */
     uint64_t registry_overflow; /**< strands not tracked because the registry was full */
     int      workers;         /**< worker threads of the running runtime (0 if none) */
+    /* Hand-off and time slice (strand_config.handoff_ms, slice_ms, max_threads). */
+    uint64_t handoffs;        /**< times a stuck worker's role and queue went to a spare thread */
+    uint64_t handoff_strands; /**< queued strands those hand-offs moved */
+    uint64_t handoff_waits;   /**< hand-offs not made for want of a thread (STRAND_MAX_THREADS
+                                   reached, or pthread_create failed): that queue waited */
+    uint64_t slice_requests;  /**< times a strand was asked to yield: its slice was used up */
+    uint64_t slice_yields;    /**< strand_maybe_yield() calls that yielded for the slice */
+    uint64_t spares_started;  /**< spare threads created */
+    uint64_t spares_reaped;   /**< spare threads that ended after idling */
+    uint64_t monitor_ticks;   /**< wake-ups of the monitor thread (none while all is idle) */
+    int      spare_threads;   /**< spare threads alive now (parked or running) */
 };
 
 /**
@@ -293,10 +311,16 @@ STRAND_API int64_t strand_self(void);                           /* 0 outside a s
  */
 STRAND_API void    strand_yield(void);
 /**
- * Yields every `yield_interval` calls (strand_config.yield_interval or
- * STRAND_YIELD_INTERVAL; off by default): a cheap safety valve for long loops.
+ * Yields if the calling strand has used up its time slice, so a long loop that calls it
+ * shares its worker: the runtime's monitor thread asks for the yield once a strand has run
+ * `slice_ms` without a scheduling point (strand_config.slice_ms or STRAND_SLICE_MS, 10 ms
+ * by default). Also yields every `yield_interval` calls when that is set
+ * (strand_config.yield_interval or STRAND_YIELD_INTERVAL; off by default). When nothing is
+ * asked of any strand it is one load of one global word and a return (four instructions
+ * on x86_64), cheap enough to call on every iteration of a loop.
  * @par Exception to the conventions
- * Returns nothing; does nothing on a plain thread or when the interval is 0.
+ * Returns nothing; does nothing on a plain thread, when the slice is not used up, or with
+ * both the slice and the interval off.
  * @par Threads
  * Any thread.
  */

@@ -49,6 +49,9 @@ static const env_spec specs[STRAND__ENV_COUNT] = {
     [STRAND__ENV_GUARD_FALLBACK] = { "STRAND_GUARD_FALLBACK", 0, 1, true, false },
     [STRAND__ENV_SHUTDOWN_MS]    = { "STRAND_SHUTDOWN_MS", 0, 86400000, true, false },
     [STRAND__ENV_REPORT]         = { "STRAND_REPORT", 0, 1, true, false },
+    [STRAND__ENV_HANDOFF_MS]     = { "STRAND_HANDOFF_MS", 0, STRAND__MS_MAX, true, false },
+    [STRAND__ENV_SLICE_MS]       = { "STRAND_SLICE_MS", 0, STRAND__MS_MAX, true, false },
+    [STRAND__ENV_MAX_THREADS]    = { "STRAND_MAX_THREADS", 1, STRAND__THREADS_MAX, false, false },
 };
 
 const char *strand__env_name(int var)
@@ -198,6 +201,12 @@ int strand__config_check(const strand_config *cfg)
         return -EINVAL;
     if (cfg->stack_size > STRAND__STACK_MAX)
         return -EINVAL;
+    /* -1 is "off" for the two times (0 already means "the default") */
+    if (cfg->handoff_ms < -1 || cfg->handoff_ms > STRAND__MS_MAX || cfg->slice_ms < -1 ||
+        cfg->slice_ms > STRAND__MS_MAX)
+        return -EINVAL;
+    if (cfg->max_threads < 0 || cfg->max_threads > STRAND__THREADS_MAX)
+        return -EINVAL;
     if ((cfg->host_driven != 0 && cfg->host_driven != 1) ||
         (cfg->no_signals != 0 && cfg->no_signals != 1))
         return -EINVAL;
@@ -227,6 +236,9 @@ void strand__settings_load(strand__settings *out, const strand_config *cfg)
         .seed = 0,
         .shutdown_ms = 5000,
         .report = 0,
+        .handoff_ms = 10,
+        .slice_ms = 10,
+        .max_threads = STRAND__THREADS_DEFAULT,
     };
 
     if (env_get(STRAND__ENV_WORKERS, u64_text(buf, sizeof buf, (uint64_t)s.workers), &v))
@@ -249,6 +261,12 @@ void strand__settings_load(strand__settings *out, const strand_config *cfg)
         s.shutdown_ms = (int)v;
     if (env_get(STRAND__ENV_REPORT, "0 (off)", &v))
         s.report = (int)v;
+    if (env_get(STRAND__ENV_HANDOFF_MS, "10", &v))
+        s.handoff_ms = (int)v;
+    if (env_get(STRAND__ENV_SLICE_MS, "10", &v))
+        s.slice_ms = (int)v;
+    if (env_get(STRAND__ENV_MAX_THREADS, "256", &v))
+        s.max_threads = (int)v;
 
     if (cfg->workers > 0)
         s.workers = cfg->workers > STRAND__MAX_WORKERS ? STRAND__MAX_WORKERS : cfg->workers;
@@ -267,6 +285,15 @@ void strand__settings_load(strand__settings *out, const strand_config *cfg)
         s.seed = cfg->seed;
     if (cfg->shutdown_ms > 0)
         s.shutdown_ms = cfg->shutdown_ms;
+    if (cfg->handoff_ms != 0)
+        s.handoff_ms = cfg->handoff_ms < 0 ? 0 : cfg->handoff_ms;
+    if (cfg->slice_ms != 0)
+        s.slice_ms = cfg->slice_ms < 0 ? 0 : cfg->slice_ms;
+    if (cfg->max_threads > 0)
+        s.max_threads = cfg->max_threads;
+    /* The workers themselves are threads that run strands: the cap never starves them. */
+    if (s.max_threads < s.workers)
+        s.max_threads = s.workers;
 
     s.stack_size = strand__stack_size_norm(s.stack_size);
     *out = s;

@@ -35,6 +35,11 @@ bool   strand__snapshot(const struct strand *s, struct strand *copy);
 size_t strand__dump_line(const struct strand *c, const struct strand *orig, int64_t now,
                          char *buf, size_t cap);
 int64_t strand__mono_ns(void);
+/* 1 if kernel thread `tid` of this process sleeps in the kernel (a blocking call), 0 if it
+ * runs, -1 if unknown. */
+int    strand__thread_blocked(int tid);
+/* The dump's line for thread i (strand__thread_info_get), no newline; 0 if it has none. */
+size_t strand__thread_line(int i, int64_t now, char *buf, size_t cap);
 
 /* ---- symtab.c: the function containing pc, from the ELF .symtab of the module dladdr()
  * found it in (static functions included): its name and pc's offset in it, or false. */

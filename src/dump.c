@@ -1,10 +1,13 @@
 /*
  * dump.c - strand_dump(fd): every live strand, like Go's goroutine dump.
  *
- * For each strand in the registry: id, name, state, priority, worker, age, what it waits
- * on, whether it is cancelled, shielded or traps exits, its supervisor, links and
- * monitors (fate.h), and for a parked strand a backtrace from its saved frame pointer,
- * with static functions named from the module's .symtab (symtab.c). Output is built in
+ * First a line per thread that runs strands (each worker, each spare: what it runs, and for
+ * a worker whose queue was handed off, how long its strand has held it and whether it is
+ * blocked in the kernel, from /proc/self/task/<tid>/stat). Then for each strand in the
+ * registry: id, name, state, priority, worker, age, what it waits on, whether it is
+ * cancelled, shielded or traps exits, its supervisor, links and monitors (fate.h), and for a
+ * parked strand a backtrace from its saved frame pointer, with static functions named from
+ * the module's .symtab (symtab.c). Output is built in
  * a buffer and written with write(2) to the caller's fd; no stdio, no locks taken.
  *
  * Invariants and why:
@@ -20,6 +23,7 @@
 #include "diag.h"
 
 #include <dlfcn.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -209,6 +213,89 @@ size_t strand__dump_line(const struct strand *c, const struct strand *orig, int6
     return (size_t)n < cap ? (size_t)n : cap - 1;
 }
 
+/* ------------------------------------------------------------------ threads */
+
+int strand__thread_blocked(int tid)
+{
+    if (tid <= 0)
+        return -1;
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/self/task/%d/stat", tid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0)
+        return -1;
+    buf[n] = '\0';
+    const char *p = strrchr(buf, ')'); /* the name may hold spaces and parentheses */
+    if (p == NULL || p[1] != ' ')
+        return -1;
+    return p[2] == 'S' || p[2] == 'D' ? 1 : 0;
+}
+
+/* "in a blocking call for 1.2 s, strand 17" or "running strand 17 without yielding for
+ * 1.2 s": a thread asleep in the kernel is in a call, one on a CPU computes. */
+static void held_text(const strand__thread_info *t, long long id, int64_t now, char *buf,
+                      size_t cap)
+{
+    double secs = t->stuck_since > 0 ? (double)(now - t->stuck_since) / 1e9 : -1;
+    char dur[32] = "";
+    if (secs >= 0)
+        snprintf(dur, sizeof dur, " for %.1f s", secs);
+    if (strand__thread_blocked(t->tid) == 0)
+        snprintf(buf, cap, "running strand %lld without yielding%s", id, dur);
+    else
+        snprintf(buf, cap, "in a blocking call%s, strand %lld", dur, id);
+}
+
+size_t strand__thread_line(int i, int64_t now, char *buf, size_t cap)
+{
+    strand__thread_info t;
+    if (!strand__thread_info_get(i, &t) || (t.spare && t.gone))
+        return 0;
+    struct strand c;
+    long long id = -1;
+    if (t.current != NULL && strand__snapshot(t.current, &c))
+        id = (long long)c.id;
+    char held[128];
+    int n;
+    if (!t.spare) {
+        if (t.standin >= 0 && id >= 0) {
+            held_text(&t, id, now, held, sizeof held);
+            n = snprintf(buf, cap, "worker %d: %s; its queue runs on spare thread %d (%u "
+                         "queued here)", i, held, t.standin, t.queued);
+        } else if (t.standin >= 0) {
+            n = snprintf(buf, cap, "worker %d: back from a hand-off, waiting for spare thread "
+                         "%d to give its role back", i, t.standin);
+        } else if (id >= 0) {
+            n = snprintf(buf, cap, "worker %d: running strand %lld, %llu switches, %u queued",
+                         i, id, (unsigned long long)t.switches, t.queued);
+        } else {
+            n = snprintf(buf, cap, "worker %d: idle, %llu switches", i,
+                         (unsigned long long)t.switches);
+        }
+    } else if (t.parked) {
+        n = snprintf(buf, cap, "spare thread %d: parked", i);
+    } else if (t.charge >= 0) {
+        char what[64] = "idle";
+        if (id >= 0)
+            snprintf(what, sizeof what, "running strand %lld", id);
+        n = snprintf(buf, cap, "spare thread %d: standing in for worker %d, %s, %llu switches, "
+                     "%u queued", i, t.charge, what, (unsigned long long)t.switches, t.queued);
+    } else if (id >= 0) {
+        held_text(&t, id, now, held, sizeof held);
+        n = snprintf(buf, cap, "spare thread %d: %s (its role went to another thread; %u "
+                     "queued here)", i, held, t.queued);
+    } else {
+        n = snprintf(buf, cap, "spare thread %d: giving its role back", i);
+    }
+    if (n < 0)
+        return 0;
+    return (size_t)n < cap ? (size_t)n : cap - 1;
+}
+
 /* ------------------------------------------------------------------ backtrace */
 
 static void print_frame(out *o, int k, uintptr_t pc)
@@ -354,15 +441,11 @@ int strand_dump(int fd)
     out_printf(&o, "=== strand dump: %llu live strands (%llu not tracked: registry full), "
                    "%d workers ===\n", (unsigned long long)active,
                (unsigned long long)strand__registry_untracked(), workers);
-    for (int i = 0; i < workers; i++) {
-        uint64_t sw = 0;
-        struct strand *cur = strand__worker_current(i, &sw);
-        struct strand c;
-        if (cur != NULL && strand__snapshot(cur, &c))
-            out_printf(&o, "worker %d: running strand %lld, %llu switches\n", i,
-                       (long long)c.id, (unsigned long long)sw);
-        else
-            out_printf(&o, "worker %d: idle, %llu switches\n", i, (unsigned long long)sw);
+    int threads = strand__thread_count();
+    for (int i = 0; i < threads; i++) {
+        char line[256];
+        if (strand__thread_line(i, d.now, line, sizeof line) > 0)
+            out_printf(&o, "%s\n", line);
     }
     out_printf(&o, "\n");
     strand__registry_each(dump_one, &d);

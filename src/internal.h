@@ -113,6 +113,9 @@ typedef struct strand__settings {
     uint64_t seed;
     int      shutdown_ms;
     int      report;      /* STRAND_REPORT=1: counters at process exit */
+    int      handoff_ms;     /* 0 = off */
+    int      slice_ms;       /* 0 = off */
+    int      max_threads;    /* workers and spares; >= workers once loaded */
 } strand__settings;
 
 void strand__settings_load(strand__settings *out, const strand_config *cfg);
@@ -321,6 +324,28 @@ struct strand *strand__worker_current(int i, uint64_t *switches);
  * that answers -1). */
 int  strand__worker_index(const struct strand__worker *w);
 
+/* Hand-off and the time slice (sched_monitor.c). Threads that run strands: the configured
+ * workers [0, strand__worker_count()), then the spares (strand__thread_count() in all). */
+typedef struct strand__thread_info {
+    int            index;
+    bool           spare;
+    bool           parked;      /* spare: waits for a role */
+    bool           gone;        /* spare: no thread now */
+    int            tid;         /* kernel thread id (0 before it started) */
+    struct strand *current;     /* the strand it runs, NULL if none */
+    uint64_t       switches;
+    int            standin;     /* worker: the spare holding its role, -1 */
+    int            charge;      /* spare: the worker whose role it holds, -1 */
+    int64_t        stuck_since; /* worker: handed off; its strand holds it since (0: not) */
+    unsigned       queued;      /* strands in its rings and run-next (a racy count) */
+} strand__thread_info;
+int  strand__thread_count(void);
+bool strand__thread_info_get(int i, strand__thread_info *out);
+void strand__handoff_stats(struct strand_stats *out);
+/* Is hand-off on? Then a call that may block its thread a while (a regular file's read or
+ * write) may be made directly: the worker's queue moves on after STRAND_HANDOFF_MS. */
+bool strand__handoff_enabled(void);
+
 /* ------------------------------------------------------------------ ids (strand.c) */
 
 /* Run fn(s, ctx) on the live strand `id` while it cannot finish (its id slot is locked:
@@ -512,6 +537,9 @@ void strand__diag_stop(void);
 #define STRAND__STACK_MAX     ((size_t)1024 * 1024 * 1024)
 #define STRAND__STACK_DEFAULT ((size_t)128 * 1024)
 #define STRAND__REGISTRY_MAX  (1 << 22)
+#define STRAND__MS_MAX        3600000 /* handoff_ms, slice_ms: an hour */
+#define STRAND__THREADS_MAX   4096
+#define STRAND__THREADS_DEFAULT 256
 
 /* The STRAND_* variables, for strand__env_parse (the fuzzer's entry point). */
 enum strand__env_var {
@@ -525,6 +553,9 @@ enum strand__env_var {
     STRAND__ENV_GUARD_FALLBACK,
     STRAND__ENV_SHUTDOWN_MS,
     STRAND__ENV_REPORT,
+    STRAND__ENV_HANDOFF_MS,
+    STRAND__ENV_SLICE_MS,
+    STRAND__ENV_MAX_THREADS,
     STRAND__ENV_COUNT
 };
 /* Parse `text` as the value of variable `var`: 0 and *out, -EINVAL (not a number of the

@@ -35,7 +35,8 @@ static uint64_t stat_sum(int which)
 {
     /* acquire: see the header comment (what a completion seen implies) */
     uint64_t v = atomic_load_explicit(&retired[which], memory_order_acquire);
-    for (int i = 0; i < strand__nworkers; i++)
+    int n = strand__sched_nthreads(); /* spares count in their own structs */
+    for (int i = 0; i < n; i++)
         v += atomic_load_explicit(&strand__workers[i]->stat[which], memory_order_acquire);
     return v;
 }

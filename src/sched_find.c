@@ -10,7 +10,8 @@
  * rng, tick, spinning); other workers' rings are only read or grabbed from (the consumer
  * side, by CAS) and their "run next" slot only emptied by exchange. A worker steals a strand
  * from another's "run next" only after spinning RUNNEXT_WAIT_NS, so a hand-off between two
- * strands stays on one core.
+ * strands stays on one core. Stealing and the last recheck look at every struct in use,
+ * spares included (strand__sched_nthreads).
  */
 #define STRAND__SCHED_INTERNAL
 #include "sched_private.h"
@@ -39,7 +40,7 @@ void strand__sched_poll_timers(void)
 /* Steal from the other workers, visiting them from a random start. */
 static struct strand *steal(struct strand__worker *w, bool take_runnext)
 {
-    int n = strand__nworkers;
+    int n = strand__sched_nthreads(); /* spares too: a stuck one's queue is fair game */
     w->rng ^= w->rng << 13;
     w->rng ^= w->rng >> 7;
     w->rng ^= w->rng << 17;
@@ -81,7 +82,13 @@ bool strand__sched_work_anywhere(struct strand__worker *w)
     if (strand__globalq_len(&strand__sched.gq) ||
         atomic_load_explicit(&w->inbox_n, memory_order_relaxed))
         return true;
-    for (int i = 0; i < strand__nworkers; i++) {
+    if (strand__sched_leaving(w))
+        return true; /* not work, but a reason not to sleep: the role moves */
+    struct strand__worker *c = atomic_load_explicit(&w->charge, memory_order_acquire);
+    if (c && atomic_load_explicit(&c->inbox_n, memory_order_relaxed))
+        return true;
+    int n = strand__sched_nthreads();
+    for (int i = 0; i < n; i++) {
         struct strand__worker *v = strand__workers[i];
         if (atomic_load_explicit(&v->runnext, memory_order_relaxed) ||
             !strand__deque_empty(&v->spawned))
@@ -116,19 +123,38 @@ static void maybe_start_spinning(struct strand__worker *w)
 {
     if (w->spinning)
         return;
-    int busy = strand__nworkers - atomic_load_explicit(&strand__sched.nidle,
-                                                             memory_order_relaxed);
+    int busy = strand__sched_nrunning() - atomic_load_explicit(&strand__sched.nidle,
+                                                               memory_order_relaxed);
     if (2 * atomic_load_explicit(&strand__sched.nspinning, memory_order_relaxed) < busy)
         strand__sched_start_spinning(w);
 }
 
+/* The role moves (sched_monitor.c): stop looking. A spinner hands the search on first, as
+ * a spinner that found work does, or a wake skipped because it spun would be lost. */
+static bool leave_now(struct strand__worker *w)
+{
+    if (!strand__sched_leaving(w))
+        return false;
+    if (w->spinning) {
+        strand__sched_stop_spinning(w);
+        strand__wakep();
+    }
+    return true;
+}
+
 /* The idle loop's search: local, global, timers, network, stealing; sleeps when there is
- * nothing. Returns NULL only when the runtime stops. */
+ * nothing. Returns NULL when the runtime stops, or when w->leave asks the thread to go back
+ * to its own loop (hand-off). A spare standing in for a worker also takes the strands pinned
+ * to that worker, when it has nothing else queued. */
 struct strand *strand__sched_find_blocking(struct strand__worker *w)
 {
     for (;;) {
+        if (leave_now(w))
+            return NULL;
         struct strand *s = strand__sched_find_quick(w);
         if (s)
+            return s;
+        if (w->spare && (s = strand__sched_standin_pop(w)))
             return s;
         strand__sched_poll_timers();
         if (strand__netpoll(0) > 0 && (s = strand__sched_local_pop(w)))

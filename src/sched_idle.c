@@ -33,6 +33,10 @@
  * timeout is computed here, once, and passed to strand__netpoll whole.
  *
  * Locking: the idle list and each worker's `idle` flag are under strand__sched.idle_lock.
+ *
+ * Spares (sched_monitor.c) that hold a role use this list like any worker; a parked spare is
+ * not on it. Leaving the list kicks the monitor if it sleeps (it sleeps only while every
+ * running struct is listed here).
  */
 #define STRAND__SCHED_INTERNAL
 #include "sched_private.h"
@@ -62,6 +66,11 @@ static void idle_unlink_locked(struct strand__worker *w)
         *pp = w->idle_next;
     atomic_store_explicit(&w->idle, false, memory_order_relaxed);
     atomic_fetch_sub_explicit(&strand__sched.nidle, 1, memory_order_seq_cst);
+    /* The monitor sleeps only while every running struct is on this list; it stores
+     * strand__monitor_asleep and then reads nidle, we decrement nidle and then read the flag
+     * (all seq_cst): one of the two sees the other (sched_monitor.c). */
+    if (atomic_load_explicit(&strand__monitor_asleep, memory_order_seq_cst))
+        strand__monitor_kick();
 }
 
 /* true if w was still on the list (nobody woke it) and is now off it */
@@ -109,7 +118,7 @@ void strand__sched_stop_spinning(struct strand__worker *w)
  * NONE: it must not overwrite a hand-off that accept_wake waits for. */
 static void wake(struct strand__worker *w, enum strand__wake_reason why)
 {
-    if (why == STRAND__WAKE_DEADLINE) {
+    if (why == STRAND__WAKE_DEADLINE || why == STRAND__WAKE_RECHECK) {
         unsigned none = STRAND__WAKE_NONE;
         if (!atomic_compare_exchange_strong_explicit(&w->wake, &none, why, memory_order_seq_cst,
                                                      memory_order_relaxed))
@@ -141,7 +150,7 @@ void strand__sched_accept_wake(struct strand__worker *w)
 {
     unsigned k;
     while ((k = atomic_load_explicit(&w->wake, memory_order_seq_cst)) == STRAND__WAKE_NONE ||
-           k == STRAND__WAKE_DEADLINE)
+           k == STRAND__WAKE_DEADLINE || k == STRAND__WAKE_RECHECK)
         strand__cpu_relax();
     if (k == STRAND__WAKE_SPIN)
         w->spinning = true;
@@ -187,6 +196,13 @@ void strand__sched_wake_pinned(struct strand__worker *w)
     pthread_mutex_unlock(&strand__sched.idle_lock);
     if (took)
         wake(w, STRAND__WAKE_PINNED);
+}
+
+/* The caller has set w->leave (seq_cst): if w sleeps, wake it to look. A w that is about
+ * to sleep rechecks `leave` after its full barrier (sched_find.c), so it cannot miss both. */
+void strand__sched_wake_recheck(struct strand__worker *w)
+{
+    wake(w, STRAND__WAKE_RECHECK);
 }
 
 /* strand__sched_stop: the caller has set `stopping`; w sees it once awake. */

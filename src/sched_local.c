@@ -5,7 +5,8 @@
  *
  * Invariants. A pinned strand is only ever in its worker's inbox, never in a ring or
  * "run next", so no thief can take it; any thread pushes to an inbox (under inbox_lock), only
- * its worker pops. `inbox_n` mirrors the inbox's length for lock-free peeks; a peek that
+ * its worker pops (or the spare that holds its role after a hand-off, sched_monitor.c).
+ * `inbox_n` mirrors the inbox's length for lock-free peeks; a peek that
  * misses a push is covered by the push's wake of that worker (strand__sched_wake_pinned).
  */
 #define STRAND__SCHED_INTERNAL
@@ -33,7 +34,8 @@ static void inbox_push(struct strand__worker *w, struct strand *s)
     strand__spin_unlock(&w->inbox_lock);
 }
 
-static struct strand *inbox_pop(struct strand__worker *w)
+/* Its worker, or the spare standing in for it (sched_monitor.c), under inbox_lock. */
+struct strand *strand__sched_inbox_pop(struct strand__worker *w)
 {
     if (atomic_load_explicit(&w->inbox_n, memory_order_relaxed) == 0)
         return NULL;
@@ -54,15 +56,17 @@ STRAND__NOINLINE void strand__sched_push_pinned(struct strand__worker *w, struct
 {
     struct strand__worker *t = strand__workers[s->pinned];
     inbox_push(t, s);
-    if (t != w)
-        strand__sched_wake_pinned(t);
+    /* While a spare holds t's role (hand-off), the spare runs t's pinned strands. */
+    struct strand__worker *r = strand__sched_role_thread(t);
+    if (r != w)
+        strand__sched_wake_pinned(r);
 }
 
 /* The rare cases: a pinned strand, priorities, deterministic mode, and every 31st pick,
  * which scans the priorities from the lowest so that LOW cannot starve. */
 STRAND__NOINLINE struct strand *strand__sched_local_pop_slow(struct strand__worker *w)
 {
-    struct strand *s = inbox_pop(w);
+    struct strand *s = strand__sched_inbox_pop(w);
     if (s)
         return s;
     const int *order = strand__prio_order[(w->tick % 31) == 0];

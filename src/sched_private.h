@@ -16,6 +16,7 @@
  *   sched_worker.c   worker lifecycle: start, the worker thread's loop, stop, spawning
  *   sched_host.c     host-driven mode
  *   sched_counters.c counters, the active count and waiting for quiet
+ *   sched_monitor.c  the monitor thread: hand-off to spare threads, the time slice
  *
  * Ownership. A worker's rings are single-producer (the owner pushes), multi-consumer (the
  * owner and thieves take with a CAS). Its caches, counters, `prev`/`prev_action`, `tick`,
@@ -53,6 +54,21 @@ enum strand__wake_reason {
     STRAND__WAKE_STOP,     /* the runtime is stopping (it stays on the idle list) */
     STRAND__WAKE_DEADLINE, /* the earliest timer moved before its wake-up: recompute (it stays
                             * on the idle list; never overwrites another reason) */
+    STRAND__WAKE_RECHECK,  /* look at `leave` (hand-off, sched_monitor.c); as DEADLINE: it
+                            * stays on the idle list and never overwrites another reason */
+};
+
+/* A spare thread's struct (sched_monitor.c). FREE: no thread; PARKED: its thread waits for
+ * a role on role_word; ACTIVE: its thread runs strands (standing in for `charge`, or, with
+ * no charge, finishing the strand it held when its role was taken away); EXITING: its
+ * thread is ending (idle too long, or the runtime stops); EXITED: its (detached) thread
+ * will not touch the struct again, which a new spare thread may then reuse. */
+enum strand__spare_state {
+    STRAND__SPARE_FREE = 0,
+    STRAND__SPARE_PARKED,
+    STRAND__SPARE_ACTIVE,
+    STRAND__SPARE_EXITING,
+    STRAND__SPARE_EXITED,
 };
 
 struct strand__worker {
@@ -85,6 +101,23 @@ struct strand__worker {
     void            *g0_fake;
     void            *g0_fiber;    /* TSan */
     struct strand__worker *idle_next;
+
+    /* ---- Hand-off and the time slice (sched_monitor.c says who writes each field and why
+     * the orders are enough). A configured worker (index < strand__nworkers) is a role, Go's
+     * P, that keeps its own thread; a spare (index >= strand__nworkers) is a struct of its
+     * own with a thread started on demand, which holds a stuck worker's role meanwhile. */
+    atomic_bool      leave;       /* at the next scheduling point, go back to the thread's
+                                   * own loop (the role moves: sched_monitor.c) */
+    atomic_uint      preempt;     /* the slice is used up: strand_maybe_yield() yields */
+    bool             spare;       /* a spare's struct (set before its thread starts) */
+    bool             role_wait;   /* worker: its thread came back, waits for its role (role_lock) */
+    _Atomic(struct strand__worker *) standin; /* worker: the spare holding its role */
+    _Atomic(struct strand__worker *) charge;  /* spare: the worker whose role it holds */
+    _Atomic(struct strand__worker *) take_from; /* spare: an earlier stand-in to empty first */
+    atomic_int       spare_state; /* spare: enum strand__spare_state */
+    atomic_uint      role_word;   /* futex: a parked spare waits on it, a worker for its role */
+    atomic_int       tid;         /* kernel thread id, for the dump (blocked in the kernel?) */
+    _Atomic int64_t  stuck_since; /* worker: handed off; since when its strand holds it (0: not) */
 };
 
 /* The scheduler's process-wide state (defined in sched_worker.c). `host`, `seeded` and
@@ -103,9 +136,22 @@ struct strand__sched {
     void           (*thread_start)(void); /* run first by each thread that becomes a worker */
 };
 extern struct strand__sched strand__sched;
-/* The workers, written like `host` (tools/strand-gdb.py reads them by these names). */
+/* The workers, written like `host` (tools/strand-gdb.py reads them by these names).
+ * strand__workers has room for the spares too (strand__nthreads_cap entries): the configured
+ * workers are [0, strand__nworkers), spares follow. strand__nthreads counts the structs in
+ * use; it only grows while the runtime runs (a spare's struct outlives its thread and is
+ * reused), published with release after the struct is set up, so a reader that loads it
+ * (acquire) may read every struct below it. */
 extern struct strand__worker **strand__workers;
 extern int strand__nworkers;
+extern atomic_int strand__nthreads;
+extern int strand__nthreads_cap;
+
+/* Every struct in use, configured workers and spares (for stealing, sums, rechecks). */
+static inline int strand__sched_nthreads(void)
+{
+    return atomic_load_explicit(&strand__nthreads, memory_order_acquire);
+}
 
 /* Thread-local state, defined in sched_switch.c: the worker this thread is (NULL on a plain
  * thread) and the strand it runs (NULL between strands). Only its own thread writes it. */
@@ -148,6 +194,7 @@ void strand__netpoll_timer_hint(int64_t when);
 
 /* sched_local.c */
 void strand__sched_overflow(struct strand__worker *w, int prio, struct strand *s);
+struct strand *strand__sched_inbox_pop(struct strand__worker *w);
 void strand__sched_push_pinned(struct strand__worker *w, struct strand *s);
 struct strand *strand__sched_local_pop_slow(struct strand__worker *w);
 
@@ -161,6 +208,7 @@ void strand__sched_accept_wake(struct strand__worker *w);
 void strand__sched_start_spinning(struct strand__worker *w);
 void strand__sched_stop_spinning(struct strand__worker *w);
 void strand__sched_sleep(struct strand__worker *w);
+void strand__sched_wake_recheck(struct strand__worker *w);
 
 /* sched_find.c */
 void strand__sched_poll_timers(void);
@@ -174,6 +222,27 @@ void strand__sched_run_from_idle(struct strand__worker *w, struct strand *s);
 /* Switch the current strand away; the worker does `action` (enum strand__prev) with it
  * afterwards. Returns when the strand runs again (perhaps on another worker). */
 void strand__sched_switch_away(struct strand *self, int action);
+
+/* sched_worker.c */
+struct strand__worker *strand__sched_worker_new(int i, uint64_t seed);
+void strand__sched_thread_enter(struct strand__worker *w);
+void strand__sched_run_loop(struct strand__worker *w);
+
+/* sched_monitor.c */
+int  strand__monitor_start(void);
+void strand__monitor_stop(void);
+void strand__monitor_kick(void);          /* a worker left the idle list while it slept */
+extern atomic_bool strand__monitor_asleep;
+/* The worker thread's loop came back to its own stack with `leave` set: give the role up,
+ * or wait for it. true: go on running strands as w; false: w's thread should stop (a
+ * spare whose role went away). */
+bool strand__sched_on_leave(struct strand__worker *w);
+/* A spare standing in: a strand pinned to its charge, or NULL. */
+struct strand *strand__sched_standin_pop(struct strand__worker *w);
+/* The thread that runs w's role now: its stand-in, else w itself. */
+struct strand__worker *strand__sched_role_thread(struct strand__worker *w);
+/* How many structs run strands now (workers and spares that hold a role or a strand). */
+int  strand__sched_nrunning(void);
 
 /* sched_counters.c */
 void strand__sched_notify_quiet(void);
@@ -228,6 +297,13 @@ static inline void strand__sched_make_runnable(struct strand *s, bool spawn)
     }
     if (strand__sched_push(w, s, from_strand && !spawn))
         strand__wakep();
+}
+
+/* Has the monitor moved this thread's role (or asked for it back)? One relaxed load: the
+ * flag is only a request, acted on under role_lock (sched_monitor.c). */
+static inline bool strand__sched_leaving(struct strand__worker *w)
+{
+    return STRAND__UNLIKELY(atomic_load_explicit(&w->leave, memory_order_relaxed));
 }
 
 /* ------------------------------------------------------------------ taking (hot) */

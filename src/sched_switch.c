@@ -1,7 +1,8 @@
 /*
  * sched_switch.c - switching: the thread-local state (which worker, which strand), the
  * switch from one strand to the next, finish_switch, and the sanitizers' fiber
- * announcements around every switch. Also strand_yield, which is a switch and nothing else.
+ * announcements around every switch. Also strand_yield, which is a switch and nothing else
+ * (strand_maybe_yield, which the time slice drives, is in sched_monitor.c).
  *
  * A strand that yields, parks or exits picks the next strand itself and switches to it
  * directly (one switch, no detour through the worker's own stack); when it finds nothing it
@@ -253,12 +254,15 @@ void strand__sched_switch_away(struct strand *self, int action)
         canary = strand__stack_canary(st);
         __builtin_prefetch(canary);
     }
-    struct strand *next = w->host ? NULL : strand__sched_find_quick(w);
+    /* A thread whose role moves (hand-off, sched_monitor.c) runs nothing more here: it goes
+     * back to its own loop, which gives the role up or waits for it. */
+    bool leaving = strand__sched_leaving(w);
+    struct strand *next = w->host || leaving ? NULL : strand__sched_find_quick(w);
     if (canary && !strand__stack_check(st))
         overflow_abort(self);
     if (next && !next->stack && !bind_stack(w, next))
         next = NULL;
-    if (!next && action == STRAND__PREV_YIELD && !w->host) {
+    if (!next && action == STRAND__PREV_YIELD && !w->host && !leaving) {
         /* nothing else to run here: carry on, but show the watchdog we are not stuck */
         strand__worker_stat(w, STRAND__STAT_YIELDS_IN_PLACE, 1);
         return;
@@ -294,25 +298,4 @@ void strand_yield(void)
         return;
     }
     strand__sched_switch_away(s, STRAND__PREV_YIELD);
-}
-
-void strand_maybe_yield(void)
-{
-    int every = strand__cfg.yield_interval;
-    struct strand *s = sched_current();
-    if (s == NULL)
-        return;
-    /* A cancelled loop gives way at every call (fate.h), so what cancelled it runs. */
-    if (STRAND__UNLIKELY(atomic_load_explicit(&s->fate.cancelled, memory_order_relaxed)) &&
-        s->fate.shield == 0) {
-        s->yield_count = 0;
-        strand__sched_switch_away(s, STRAND__PREV_YIELD);
-        return;
-    }
-    if (every <= 0)
-        return;
-    if (++s->yield_count >= (uint32_t)every) {
-        s->yield_count = 0;
-        strand__sched_switch_away(s, STRAND__PREV_YIELD);
-    }
 }

@@ -39,5 +39,6 @@ int strand_stats(struct strand_stats *out)
     strand__stack_stats(&out->stack_bytes, &out->stacks_guarded, &out->stacks_canary);
     out->registry_overflow = strand__registry_overflow();
     out->workers = strand__worker_count();
+    strand__handoff_stats(out);
     return 0;
 }

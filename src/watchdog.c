@@ -1,10 +1,11 @@
 /*
- * watchdog.c - STRAND_WATCHDOG_SECS=n: report any strand that has held a worker for more
- * than n seconds without yielding.
+ * watchdog.c - STRAND_WATCHDOG_SECS=n: report any strand that has held a worker (or a spare
+ * thread) for more than n seconds without yielding, saying so when its worker's queue was
+ * handed to a spare thread meanwhile (sched_monitor.c).
  *
  * The scheduler does nothing for this (no clock reads on its hot path): the diagnostics
  * thread calls strand__watchdog_tick every period and samples, per worker, which strand it
- * runs and its switch counter (strand__worker_current). The same strand with the same
+ * runs and its switch counter (strand__thread_info_get). The same strand with the same
  * counter as at an earlier sample means no switch happened in between; once that has lasted
  * n seconds the strand is reported, once (a small ring remembers the ids reported).
  *
@@ -70,15 +71,24 @@ static void report(int worker, const struct strand *orig, int64_t held_ns, int64
         return;
     reported[reported_next++ % REPORTED_RING] = c.id;
 
-    char line[256];
+    char line[256], thread[256] = "";
     strand__dump_line(&c, orig, now, line, sizeof line);
-    char msg[512];
+    strand__thread_info t;
+    bool handed = strand__thread_info_get(worker, &t) &&
+                  ((!t.spare && t.standin >= 0) || (t.spare && t.charge < 0));
+    char who[32];
+    snprintf(who, sizeof who, worker < strand__worker_count() ? "worker %d" : "spare thread %d",
+             worker);
+    if (handed) /* "worker 1: in a blocking call for 1.2 s, strand 17; its queue runs on ..." */
+        strand__thread_line(worker, now, thread, sizeof thread);
+    char msg[768];
     int n = snprintf(msg, sizeof msg,
-                     "strand: watchdog: strand %lld has held worker %d for %.1fs without "
-                     "yielding (STRAND_WATCHDOG_SECS=%d); a long loop should call "
-                     "strand_maybe_yield()\n    %s\n",
-                     (long long)c.id, worker, (double)held_ns / 1e9, strand__cfg.watchdog_secs,
-                     line);
+                     "strand: watchdog: strand %lld has held %s for %.1fs without "
+                     "yielding (STRAND_WATCHDOG_SECS=%d); %s\n    %s\n%s%s%s",
+                     (long long)c.id, who, (double)held_ns / 1e9, strand__cfg.watchdog_secs,
+                     handed ? "its other strands were handed to a spare thread (hand-off)"
+                            : "a long loop should call strand_maybe_yield()",
+                     line, handed ? "    " : "", thread, handed ? "\n" : "");
     if (n > 0) {
         ssize_t r = write(2, msg, (size_t)n < sizeof msg ? (size_t)n : sizeof msg - 1);
         (void)r;
@@ -87,7 +97,7 @@ static void report(int worker, const struct strand *orig, int64_t held_ns, int64
 
 void strand__watchdog_tick(int64_t now)
 {
-    int n = strand__worker_count();
+    int n = strand__thread_count(); /* the workers, then the spares (hand-off) */
     if (n <= 0)
         return;
     if (n != nsamples) {
@@ -100,8 +110,10 @@ void strand__watchdog_tick(int64_t now)
     }
     int64_t limit = (int64_t)strand__cfg.watchdog_secs * 1000000000;
     for (int i = 0; i < n; i++) {
-        uint64_t sw = 0;
-        struct strand *cur = strand__worker_current(i, &sw);
+        strand__thread_info t;
+        strand__thread_info_get(i, &t);
+        uint64_t sw = t.switches;
+        struct strand *cur = t.current;
         sample *p = &samples[i];
         if (cur == NULL || cur != p->s || sw != p->switches) {
             p->s = cur;

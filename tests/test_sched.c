@@ -918,6 +918,12 @@ BODY_TEST(sem_pingpong, 2, 120)
 
 int main(void)
 {
+    /* These tests keep a worker busy with a strand that never yields, on purpose, and
+     * check which worker ran the rest, or count yields exactly: hand-off and the time slice
+     * (tests/test_handoff.c tests them) would move that work to a spare thread whenever a
+     * slow run (a sanitizer, a loaded machine) passes 10 ms. Off here unless asked for. */
+    setenv("STRAND_HANDOFF_MS", "0", 0);
+    setenv("STRAND_SLICE_MS", "0", 0);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_all_workers_run),
         cmocka_unit_test(test_work_first),

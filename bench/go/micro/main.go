@@ -39,6 +39,7 @@ var benches = map[string]bench{
 	"monitor_rtt":    {benchMonitorRtt, 500000},
 	"select2":        {benchSelect2, 4000000},
 	"select_fanin8":  {benchSelectFanin8, 2000000},
+	"handoff":        {benchHandoff, 21},
 }
 
 // result prints the line run.sh parses; %.3f matches the C side's format.
