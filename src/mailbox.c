@@ -104,24 +104,6 @@ static int deliver(struct strand *s, void *ctx)
     return strand__mailbox_deliver(s, d->from, d->msg, d->len);
 }
 
-int strand__mailbox_deliver(struct strand *to, int64_t from, const void *msg, size_t len)
-{
-    struct strand__msg *m = malloc(sizeof *m + len);
-    if (m == NULL)
-        return -ENOMEM;
-    m->next = NULL;
-    m->from = from;
-    m->len = len;
-    if (len > 0)
-        memcpy(m->data, msg, len);
-    struct deliver d = { m, NULL };
-    deliver(to, &d);
-    if (d.wake != NULL)
-        strand__waiter_wake(d.wake);
-    strand__stat_add(STRAND__STAT_MAILBOX_SENT, 1);
-    return 0;
-}
-
 int strand_send(int64_t to, const void *msg, size_t len)
 {
     if (msg == NULL && len > 0)
