@@ -195,7 +195,6 @@ struct strand {
     int64_t     wait_arg;
     strand__mailbox mbox;
     void       *arena;               /* arena.c */
-    char        name[STRAND__NAME_MAX];
     struct strand__fate fate;        /* cancellation, exit reason, links (fate.h) */
 #if defined(STRAND_ASAN)
     void       *asan_fake_stack;
@@ -203,6 +202,8 @@ struct strand {
 #if defined(STRAND_TSAN)
     void       *tsan_fiber;
 #endif
+    /* last: strand__desc_get zeroes everything before it and only its first byte */
+    char        name[STRAND__NAME_MAX];
 };
 
 /* The strand running on this thread (NULL on a plain thread or a worker between strands).
