@@ -19,6 +19,9 @@
 #include <stddef.h>
 #include <string.h>
 #include <sys/mman.h>
+#if defined(STRAND_ASAN)
+#include <sanitizer/asan_interface.h>
+#endif
 
 #define DESC_SIZE  384 /* TEMP integration */
 #define SLAB_BYTES ((size_t)256 * 1024)
@@ -36,6 +39,11 @@ static bool slab_new(void)
     void *m = mmap(NULL, SLAB_BYTES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (m == MAP_FAILED)
         return false;
+    /* The range may have been a strand's stack, unmapped with ASan's poison still in its
+     * shadow (a redzone of a frame that never returned): a descriptor is plain memory. */
+#if defined(STRAND_ASAN)
+    ASAN_UNPOISON_MEMORY_REGION(m, SLAB_BYTES);
+#endif
     /* Linked lowest first: consecutive spawns get neighbouring descriptors. */
     for (size_t off = SLAB_BYTES; off >= DESC_SIZE; off -= DESC_SIZE) {
         struct strand *s = (struct strand *)((char *)m + off - DESC_SIZE);
