@@ -506,6 +506,10 @@ STRAND_API int strand_group_create(strand_group **out);
  * Spawns a strand into group g, as strand_spawn_attr() (attr may be NULL). Members are
  * always detached (attr->detached is ignored): the group waits for them, nobody joins
  * them. A member spawned after strand_group_cancel() is cancelled at once.
+ * @param g the group.
+ * @param fn the strand's function.
+ * @param arg its argument.
+ * @param attr as for strand_spawn_attr(); NULL for the defaults.
  * @return the new strand's id (> 0).
  * @retval -EINVAL g or fn is NULL, or a bad attribute (as strand_spawn_attr())
  * @retval -ENOMEM
@@ -517,6 +521,7 @@ STRAND_API int64_t strand_group_spawn(strand_group *g, strand_fn fn, void *arg,
                                       const strand_attr *attr);
 /**
  * Cancels every member of g (strand_cancel()), and every member spawned later.
+ * @param g the group.
  * @retval 0 done
  * @retval -EINVAL g is NULL
  * @par Threads
@@ -525,6 +530,7 @@ STRAND_API int64_t strand_group_spawn(strand_group *g, strand_fn fn, void *arg,
 STRAND_API int strand_group_cancel(strand_group *g);
 /**
  * Waits until every member of g has ended.
+ * @param g the group.
  * @param deadline absolute, strand_now() clock; 0 = do not block.
  * @retval 0 all members have ended (at once if there are none)
  * @retval -EAGAIN deadline 0 and a member still runs
@@ -539,6 +545,7 @@ STRAND_API int strand_group_wait(strand_group *g, int64_t deadline);
  * Cancels what still runs in g, waits (shielded from the caller's own cancellation) until
  * every member has ended, and frees g. Must not be called by a member of g (it would wait
  * for itself).
+ * @param g the group (NULL does nothing).
  * @par Exception to the conventions
  * Returns nothing; NULL does nothing.
  * @par Threads

@@ -27,14 +27,15 @@ typedef struct park {
 
 static park P;
 
-/* Shielded: ends 10 ms after it is cancelled itself, so its joiner's cancel comes first. */
+/* Shielded: ends only once its joiner's join has returned (so that join can only have
+ * been ended by the cancel); frees the flag it was given. */
 static void *slow_child(void *arg)
 {
-    (void)arg;
+    atomic_int *joined = arg;
     strand_cancel_shield(1);
-    while (!strand_cancelled())
+    while (!atomic_load(joined))
         strand_sleep(1 * MS);
-    strand_sleep(10 * MS);
+    free(joined);
     return NULL;
 }
 
@@ -56,10 +57,11 @@ static void *parked(void *arg)
         break;
     case 5: rc = strand_wg_wait(&P.wg, STRAND_FOREVER); break;
     case 6: rc = strand_sem_wait(&P.sem, STRAND_FOREVER); break;
-    case 7: { /* a join of its own child, which outlives the cancel */
-        int64_t c = strand_spawn(slow_child, NULL);
-        strand_sleep(1 * MS);
+    case 7: { /* a join of its own child, which outlives the join */
+        atomic_int *joined = calloc(1, sizeof *joined);
+        int64_t c = strand_spawn(slow_child, joined);
         rc = strand_join(c, NULL);
+        atomic_store(joined, 1);
         break;
     }
     case 8: rc = (int)strand_read(P.pipefd[0], b, sizeof b, STRAND_FOREVER); break;
