@@ -653,7 +653,12 @@ static void *unrun_main(void *arg)
 
 static void body_unrun_hold_no_stack(void)
 {
-    run_main(unrun_main, (void *)(intptr_t)test_scale(100000, 20000));
+#if defined(STRAND_TSAN)
+    run_main(unrun_main, (void *)(intptr_t)2000); /* a TSan fiber per strand: slow */
+#else
+    run_main(unrun_main, (void *)(intptr_t)(test_under_valgrind() ? 2000
+                                                                   : test_scale(100000, 20000)));
+#endif
 }
 
 /* ---------------------------------------------------------------- a million alive */
