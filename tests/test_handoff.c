@@ -455,7 +455,8 @@ static void test_churn(void **state)
 {
     (void)state;
     test_child c;
-    body_spec b = {.body = body_churn, .init = 1, .cfg = {.workers = CHURN_WORKERS, .no_signals = 1}};
+    body_spec b = {.body = body_churn, .init = 1,
+                   .cfg = {.workers = CHURN_WORKERS, .no_signals = 1}};
     run_spec("churn", &b, 180, &c);
 }
 
