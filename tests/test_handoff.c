@@ -291,7 +291,6 @@ static void body_slice(void)
      * bound leaves room for a loaded machine that deschedules the thread itself. */
     CHECK(gap < slow(300 * MS));
     CHECK(after.slice_yields - before.slice_yields >= 5);
-    CHECK_EQ(after.handoffs, 0); /* a loop that yields by itself is never handed off */
 }
 
 static void body_slice_off(void)
@@ -318,8 +317,10 @@ static void test_slice(void **state)
 {
     (void)state;
     test_child c;
+    /* Hand-off off: the slice alone must share the worker (and on a loaded machine a
+     * thread the OS stalls would be handed off, which says nothing about the slice). */
     body_spec b = {.body = body_slice, .init = 1,
-                   .cfg = {.workers = 1, .no_signals = 1, .handoff_ms = 50}};
+                   .cfg = {.workers = 1, .no_signals = 1, .handoff_ms = -1}};
     run_spec("slice", &b, 60, &c);
     body_spec o = {.body = body_slice_off, .init = 1,
                    .cfg = {.workers = 1, .no_signals = 1, .handoff_ms = -1, .slice_ms = -1}};
