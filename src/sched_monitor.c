@@ -9,9 +9,9 @@
  * role's producer-side structures (its rings are single-producer): it may come back and push
  * to them at any instant without a word to anyone. So a hand-off does not move the struct;
  * it moves the role's *work*. A spare is a struct of its own (strand__workers[nworkers ..
- * cap), with a detached thread started on demand) that stands in for the stuck worker: it empties
- * the worker's rings and run-next into its own (the consumer side, which any thread may
- * take from), runs the worker's pinned strands from its inbox, and is woken for them. The
+ * cap), with a detached thread started on demand) that stands in for the stuck worker: it
+ * empties the worker's rings and run-next into its own (the consumer side, which any thread
+ * may take from), runs the worker's pinned strands from its inbox, and is woken for them. The
  * stuck strand keeps its thread. When that thread comes back to a scheduling point it runs
  * nothing more (`leave`, checked at every switch): it asks for its role back and waits
  * until the stand-in has moved its queue to the global queue and let go, so there is again
@@ -329,7 +329,7 @@ static struct strand__worker *spare_get_locked(struct strand__worker *c,
         strand__futex_wake(&sp->role_word, 1);
         return sp;
     }
-    /* A new thread: on a struct whose thread ended (joined first), else a fresh struct. */
+    /* A new thread: on a struct whose old thread is done with it (EXITED), else a fresh one. */
     for (int i = strand__nworkers; i < n && !sp; i++) {
         struct strand__worker *v = strand__workers[i];
         int st = atomic_load_explicit(&v->spare_state, memory_order_acquire);

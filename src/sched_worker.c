@@ -10,7 +10,7 @@
  * whose control blocks may still be referenced (strands left parked) are leaked on purpose.
  * Spares (sched_monitor.c) run the same loop (strand__sched_run_loop) on structs of their
  * own after the configured workers in strand__workers; the monitor starts, parks and reaps
- * them, and stops and joins them before the workers are stopped here.
+ * them, and stops them (waiting until each is done) before the workers are stopped here.
  */
 #define STRAND__SCHED_INTERNAL
 #include "sched_private.h"
@@ -128,7 +128,7 @@ void strand__sched_stop(void)
     struct strand__sched *sc = &strand__sched;
     atomic_store_explicit(&sc->stopping, true, memory_order_seq_cst);
     if (!sc->host) {
-        /* The monitor first (it starts spares); it joins the spares' threads itself. */
+        /* The monitor first (it starts spares); it waits for the spares itself. */
         strand__monitor_stop();
         for (int i = 0; i < strand__nworkers; i++)
             strand__sched_wake_stop(strand__workers[i]);

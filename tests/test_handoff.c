@@ -249,7 +249,7 @@ static int64_t slice_t0;
 static void *slicer(void *arg)
 {
     int me = atomic_fetch_add(&slice_turn, 1);
-    int64_t end = strand_now() + 300 * MS, last = slice_t0; /* waiting to start counts */
+    int64_t end = strand_now() + 600 * MS, last = slice_t0; /* waiting to start counts */
     (void)arg;
     while (strand_now() < end) {
         volatile int x = 0;
@@ -287,10 +287,10 @@ static void body_slice(void)
     fprintf(stderr, "RESULT slice: longest wait %.1f ms, %llu requests, %llu slice yields\n",
             (double)gap / 1e6, (unsigned long long)(after.slice_requests - before.slice_requests),
             (unsigned long long)(after.slice_yields - before.slice_yields));
-    /* Each waits about one slice (10 ms) at a time; without it the first runs 300 ms. */
-    CHECK(gap < slow(150 * MS));
+    /* Each waits about one slice (10 ms) at a time; without it the first runs 600 ms. The
+     * bound leaves room for a loaded machine that deschedules the thread itself. */
+    CHECK(gap < slow(300 * MS));
     CHECK(after.slice_yields - before.slice_yields >= 5);
-    CHECK_EQ(after.handoffs, 0); /* a loop that yields by itself is never handed off */
 }
 
 static void body_slice_off(void)
@@ -299,8 +299,8 @@ static void body_slice_off(void)
     struct strand_stats st;
     stats(&st);
     /* Slice and interval off: strand_maybe_yield() never yields, the second strand waits
-     * for the whole 300 ms of the first. */
-    CHECK(gap >= 250 * MS);
+     * for the whole 600 ms of the first. */
+    CHECK(gap >= 550 * MS);
     CHECK_EQ(st.slice_yields, 0);
 }
 
@@ -309,7 +309,7 @@ static void body_interval(void)
     int64_t gap = run_slicers();
     struct strand_stats st;
     stats(&st);
-    CHECK(gap < slow(150 * MS)); /* every 1,000 calls */
+    CHECK(gap < slow(300 * MS)); /* every 1,000 calls */
     CHECK_EQ(st.slice_yields, 0);
 }
 
@@ -317,8 +317,10 @@ static void test_slice(void **state)
 {
     (void)state;
     test_child c;
+    /* Hand-off off: the slice alone must share the worker (and on a loaded machine a
+     * thread the OS stalls would be handed off, which says nothing about the slice). */
     body_spec b = {.body = body_slice, .init = 1,
-                   .cfg = {.workers = 1, .no_signals = 1, .handoff_ms = 50}};
+                   .cfg = {.workers = 1, .no_signals = 1, .handoff_ms = -1}};
     run_spec("slice", &b, 60, &c);
     body_spec o = {.body = body_slice_off, .init = 1,
                    .cfg = {.workers = 1, .no_signals = 1, .handoff_ms = -1, .slice_ms = -1}};
@@ -455,7 +457,8 @@ static void test_churn(void **state)
 {
     (void)state;
     test_child c;
-    body_spec b = {.body = body_churn, .init = 1, .cfg = {.workers = CHURN_WORKERS, .no_signals = 1}};
+    body_spec b = {.body = body_churn, .init = 1,
+                   .cfg = {.workers = CHURN_WORKERS, .no_signals = 1}};
     run_spec("churn", &b, 180, &c);
 }
 
@@ -480,7 +483,11 @@ static void body_dump(void)
     strand_sleep(200 * MS); /* handed off by now, sleeper still in usleep */
     char *d = capture_dump();
     char want[64];
-    snprintf(want, sizeof want, "worker 0: in a blocking call for ");
+    /* Under valgrind, whose threads take turns on one big lock, /proc shows the sleeping
+     * thread as running, so the dump says "running strand 1 without yielding" instead. */
+    snprintf(want, sizeof want, test_under_valgrind() && !strstr(d, "in a blocking call")
+                                    ? "worker 0: running strand "
+                                    : "worker 0: in a blocking call for ");
     if (!strstr(d, want) || !strstr(d, "its queue runs on spare thread 1") ||
         !strstr(d, "spare thread 1: standing in for worker 0"))
         fprintf(stderr, "dump was:\n%s\n", d);
@@ -532,10 +539,11 @@ static void test_dump_watchdog_idle(void **state)
     body_spec w = {.body = body_watchdog, .init = 1,
                    .cfg = {.workers = 1, .no_signals = 1, .watchdog_secs = 1}};
     run_spec("watchdog", &w, 60, &c);
-    if (!strstr(c.err, "handed to a spare thread") || !strstr(c.err, "in a blocking call"))
+    if (!strstr(c.err, "handed to a spare thread") || !strstr(c.err, "worker 0: "))
         fprintf(stderr, "watchdog said:\n%s\n", c.err);
     assert_non_null(strstr(c.err, "handed to a spare thread"));
-    assert_non_null(strstr(c.err, "worker 0: in a blocking call for "));
+    assert_true(strstr(c.err, "worker 0: in a blocking call for ") != NULL ||
+                (test_under_valgrind() && strstr(c.err, "worker 0: running strand ") != NULL));
     assert_int_equal(test_child_run(idle_monitor_child, NULL, 60, &c), 0);
     if (!c.exited || c.status != 0)
         fprintf(stderr, "%s\n", c.err);
