@@ -1372,6 +1372,23 @@ STRAND_API ssize_t strand_write_line(int fd, const char *line, size_t len, int64
  */
 STRAND_API int     strand_fd_close(int fd);
 /**
+ * Tells strand that fd's number starts a new life without strand_fd_close having been
+ * called (it was closed with plain close(2), replaced by dup2, closed by fclose, or has
+ * just been returned by socket(), pipe(), open() ...): what strand kept for the previous
+ * descriptor with that number (its line reader's bytes and end-of-file, its poller
+ * registration) is dropped, and strands still parked on the old one are woken with
+ * -ECANCELED. Needed only for state strand cannot check cheaply on its own (bytes a
+ * line reader buffered); strand_accept and strand_connect do it themselves, and
+ * libstrand_hook calls it for every descriptor it sees created. Never closes anything.
+ * @param fd the number.
+ * @return 0.
+ * @retval -EBADF if fd is negative
+ * @par Threads
+ * Any thread.
+ */
+STRAND_API int     strand_fd_forget(int fd);
+struct pollfd;
+/**
  * poll(2) for strands: waits until one of `fds` is ready, parking the calling strand (its
  * worker runs other strands). Each entry's `revents` is set as poll(2) sets it
  * (POLLNVAL for a closed descriptor, or one that strand_fd_close is closing); negative fds
@@ -1389,23 +1406,6 @@ STRAND_API int     strand_fd_close(int fd);
  * @par Threads
  * Any thread: a plain thread calls poll(2) with the time left to the deadline.
  */
-/**
- * Tells strand that fd's number starts a new life without strand_fd_close having been
- * called (it was closed with plain close(2), replaced by dup2, closed by fclose, or has
- * just been returned by socket(), pipe(), open() ...): what strand kept for the previous
- * descriptor with that number (its line reader's bytes and end-of-file, its poller
- * registration) is dropped, and strands still parked on the old one are woken with
- * -ECANCELED. Needed only for state strand cannot check cheaply on its own (bytes a
- * line reader buffered); strand_accept and strand_connect do it themselves, and
- * libstrand_hook calls it for every descriptor it sees created. Never closes anything.
- * @param fd the number.
- * @return 0.
- * @retval -EBADF if fd is negative
- * @par Threads
- * Any thread.
- */
-STRAND_API int     strand_fd_forget(int fd);
-struct pollfd;
 STRAND_API int     strand_poll(struct pollfd *fds, unsigned long nfds, int64_t deadline);
 
 /**
