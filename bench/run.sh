@@ -4,7 +4,10 @@
 #     bench/run.sh [BUILD_DIR]          (default: $STRAND_BUILD_DIR, else build)
 # Environment: BENCH_RUNS (default 5) runs of each side, alternated strand/Go so drift in
 # machine load hits both alike; BENCH_ONLY="yield ring ..." runs a subset (BENCH_ONLY=http: both
-# HTTP rows; BENCH_ONLY="hook_read hiredis_hook": the hook's rows); BENCH_HTTP_RUNS (default 3) and BENCH_HTTP_SECS (default 5) for the wrk runs.
+# HTTP rows; resp: the three RESP loads, or resp_p16 / resp_c1000 alone; BENCH_ONLY="hook_read
+# hiredis_hook": the hook's rows). echo, resp and http run strand's server once per poller
+# backend (STRAND_POLLER=epoll, then io_uring: the *_uring rows). BENCH_HTTP_RUNS (default 3)
+# and BENCH_HTTP_SECS (default 5) for the wrk runs.
 #
 # Invariants:
 #  - Every figure reported is a median over the runs that succeeded, never a single run; a
@@ -34,6 +37,7 @@ RESP_RUNS=${BENCH_RESP_RUNS:-$((RUNS < 3 ? RUNS : 3))}
 # idle_mem parks a million strands (and goroutines) per run; its figure hardly varies.
 MEM_RUNS=$((RUNS < 3 ? RUNS : 3))
 SERVER_PID=
+ENV=$(command -v env) # servers started as "$ENV" STRAND_POLLER=... prog: one row per backend
 
 cleanup() {
     stop_server
@@ -234,21 +238,24 @@ echo_once() {
 bench_echo() {
     wanted echo || return 0
     log "== echo (loadgen: 100 connections, 64-byte messages, 2 s)"
-    local sf=$TMP/echo.strand gf=$TMP/echo.go ef=$TMP/echo.epoll r
-    : >"$sf"; : >"$gf"; : >"$ef"
+    local sf=$TMP/echo.strand uf=$TMP/echo.uring gf=$TMP/echo.go ef=$TMP/echo.epoll r
+    : >"$sf"; : >"$uf"; : >"$gf"; : >"$ef"
     if [ ! -x "$BIN/loadgen" ]; then
         log "  $BIN/loadgen missing"
     else
         for ((r = 1; r <= RUNS; r++)); do
-            echo_once "$sf" "$BIN/echo_strand"
+            echo_once "$sf" "$ENV" STRAND_POLLER=epoll "$BIN/echo_strand"
+            echo_once "$uf" "$ENV" STRAND_POLLER=io_uring "$BIN/echo_strand"
             echo_once "$gf" "$GOBIN/echo"
             echo_once "$ef" "$BIN/echo_epoll"
         done
     fi
-    local s g e
-    s=$(median "$sf"); g=$(median "$gf"); e=$(median "$ef")
+    local s u g e
+    s=$(median "$sf"); u=$(median "$uf"); g=$(median "$gf"); e=$(median "$ef")
     add_row echo req/s "$s" "$g" go ratio_ge 1.3 ">=1.3x Go" "$(count "$sf")" "$(count "$gf")"
     add_row echo_vs_epoll req/s "$s" "$e" epoll ratio_ge 0.9 ">=0.9x epoll" "$(count "$sf")" "$(count "$ef")"
+    add_row echo_uring req/s "$u" "$g" go ratio_ge 1.3 ">=1.3x Go" "$(count "$uf")" "$(count "$gf")"
+    add_row echo_uring_vs_ep req/s "$u" "$e" epoll ratio_ge 0.9 ">=0.9x epoll" "$(count "$uf")" "$(count "$ef")"
 }
 
 # resp_once SET_FILE GET_FILE SERVER_CMD...: the server gets the port appended unless
@@ -261,7 +268,7 @@ resp_once() {
     [[ " $* " == *" PORT "* ]] || cmd+=("$port")
     start_server "$port" "${cmd[@]}" || return 0
     local out
-    out=$(timeout "$TIMEOUT" redis-benchmark -h 127.0.0.1 -p "$port" -t set,get -c 50 -n 200000 -q 2>&1 |
+    out=$(timeout "$TIMEOUT" redis-benchmark -h 127.0.0.1 -p "$port" -t set,get $RESP_LOAD -q 2>&1 |
           tr '\r' '\n')
     stop_server
     local set get
@@ -272,25 +279,34 @@ resp_once() {
     [ -n "$set" ] && [ -n "$get" ] || log "  redis-benchmark failed against ${cmd[*]}"
 }
 
+# bench_resp SUFFIX LOAD...: kv_server on each backend against redis-server under one
+# redis-benchmark load (LOAD: its -c/-n/-P options); rows resp_set$SUFFIX, resp_get$SUFFIX
+# (epoll) and resp_set_uring$SUFFIX, resp_get_uring$SUFFIX.
 bench_resp() {
-    wanted resp || return 0
-    log "== resp (redis-benchmark -t set,get -c 50 -n 200000)"
+    local sfx=$1; shift
+    wanted resp || wanted "resp$sfx" || return 0
+    RESP_LOAD="$*"
+    log "== resp$sfx (redis-benchmark -t set,get $RESP_LOAD)"
     local kv=$BUILD/examples/kv_server r
     local ks=$TMP/resp.kv.set kg=$TMP/resp.kv.get rs=$TMP/resp.redis.set rg=$TMP/resp.redis.get
-    : >"$ks"; : >"$kg"; : >"$rs"; : >"$rg"
+    local us=$TMP/resp.uring.set ug=$TMP/resp.uring.get
+    : >"$ks"; : >"$kg"; : >"$rs"; : >"$rg"; : >"$us"; : >"$ug"
     if ! command -v redis-benchmark >/dev/null; then
         log "  redis-benchmark not installed"
     else
         [ -x "$kv" ] || log "  $kv missing: kv_server column n/a"
         for ((r = 1; r <= RESP_RUNS; r++)); do
-            [ -x "$kv" ] && resp_once "$ks" "$kg" "$kv"
+            [ -x "$kv" ] && resp_once "$ks" "$kg" "$ENV" STRAND_POLLER=epoll "$kv"
+            [ -x "$kv" ] && resp_once "$us" "$ug" "$ENV" STRAND_POLLER=io_uring "$kv"
             command -v redis-server >/dev/null &&
                 resp_once "$rs" "$rg" "$(command -v redis-server)" --port PORT --bind 127.0.0.1 \
-                    --save '' --appendonly no --daemonize no --logfile ''
+                    --save '' --appendonly no --daemonize no --logfile '' --maxclients 10000
         done
     fi
-    add_row resp_set req/s "$(median "$ks")" "$(median "$rs")" redis none 0 "-" "$(count "$ks")" "$(count "$rs")"
-    add_row resp_get req/s "$(median "$kg")" "$(median "$rg")" redis none 0 "-" "$(count "$kg")" "$(count "$rg")"
+    add_row "resp_set$sfx" req/s "$(median "$ks")" "$(median "$rs")" redis ratio_ge 1.0 ">=1.0x redis" "$(count "$ks")" "$(count "$rs")"
+    add_row "resp_get$sfx" req/s "$(median "$kg")" "$(median "$rg")" redis ratio_ge 1.0 ">=1.0x redis" "$(count "$kg")" "$(count "$rg")"
+    add_row "resp_set_uring$sfx" req/s "$(median "$us")" "$(median "$rs")" redis ratio_ge 1.0 ">=1.0x redis" "$(count "$us")" "$(count "$rs")"
+    add_row "resp_get_uring$sfx" req/s "$(median "$ug")" "$(median "$rg")" redis ratio_ge 1.0 ">=1.0x redis" "$(count "$ug")" "$(count "$rg")"
 }
 
 # ------------------------------------------------------------------ libstrand_hook
@@ -404,12 +420,14 @@ bench_http() {
     wanted "$name" || wanted http || return 0
     log "== $name (wrk -t2 -c100 -d${HTTP_SECS}s --latency $path)"
     local srps=$TMP/$name.strand gr=$TMP/$name.go sp=$TMP/$name.p99.strand gp=$TMP/$name.p99.go
-    : >"$srps"; : >"$gr"; : >"$sp"; : >"$gp"
+    local urps=$TMP/$name.uring up=$TMP/$name.p99.uring
+    : >"$srps"; : >"$gr"; : >"$sp"; : >"$gp"; : >"$urps"; : >"$up"
     if ! command -v wrk >/dev/null; then
         log "  wrk not installed"
     else
         for ((r = 1; r <= HTTP_RUNS; r++)); do
-            http_once "$srps" "$sp" "$path" "$BUILD/examples/http_server" --port 0
+            http_once "$srps" "$sp" "$path" "$ENV" STRAND_POLLER=epoll "$BUILD/examples/http_server" --port 0
+            http_once "$urps" "$up" "$path" "$ENV" STRAND_POLLER=io_uring "$BUILD/examples/http_server" --port 0
             http_once "$gr" "$gp" "$path" "$GOBIN/http" --port 0
         done
     fi
@@ -418,6 +436,10 @@ bench_http() {
         "$(count "$srps")" "$(count "$gr")"
     add_row "${name}_p99" ms "$(median "$sp")" "$(median "$gp")" go ratio_le 1.0 "p99 <= Go's" \
         "$(count "$sp")" "$(count "$gp")"
+    add_row "${name}_uring" req/s "$(median "$urps")" "$(median "$gr")" go ratio_ge 1.5 ">=1.5x Go" \
+        "$(count "$urps")" "$(count "$gr")"
+    add_row "${name}_uring_p99" ms "$(median "$up")" "$(median "$gp")" go ratio_le 1.0 "p99 <= Go's" \
+        "$(count "$up")" "$(count "$gp")"
 }
 
 # skynet speedup from 1 to all workers, both sides, from the medians already measured.
@@ -548,7 +570,9 @@ bench select_fanin8 ns/msg        ratio_le   0.5    "<=0.5x Go"                -
 bench handoff       us            none       0      "-"                        -- "$BIN/handoff" handoff    -- "$M" handoff
 bench maybe_yield   ns/call       none       0      "-"                        -- "$BIN/handoff" maybe_yield
 bench_echo
-bench_resp
+bench_resp "" -c 50 -n 200000
+bench_resp _p16 -c 50 -n 1000000 -P 16
+bench_resp _c1000 -c 1000 -n 200000
 bench_hook
 bench_http http_plaintext /
 bench_http http_json /json

@@ -9,7 +9,8 @@
 #                 caches are handed in by
 #                 the caller (memory knows nothing of workers)
 #   2 timers      timer.c: a passive facility (start, stop, run due, next deadline)
-#   3 poller      the readiness backend behind poller.h (netpoll_epoll.c), and the
+#   3 poller      the readiness backends behind poller.h (netpoll_epoll.c, netpoll_io_uring.c,
+#                 chosen at run time by poller.c), and the
 #                 strand__netpoll* calls the scheduler makes (POLLER_FUNCS below: they
 #                 live in netpoll.c, above the backend, beside the fd waits)
 #   4 scheduler   sched_*.c sched_*.h: queues, idle/wake, switching, parking and the
@@ -48,7 +49,7 @@ LAYER_FILES=(
     "internal.h fate.h context.h context.c config.c futex.c wlock.h wlock.c arch/* strand.h"
     "stack.c desc.c"
     "timer.c"
-    "poller.h netpoll_epoll.c"
+    "poller.h poller.c netpoll_epoll.c netpoll_io_uring.c"
     "sched_*.c sched_*.h"
     "wait.h wait.c chan.c chan_internal.h select.c sync.c waitq.h blocking.c io.c io_internal.h read_line.c netpoll.c poll.c time.c arena.c"
     "registry.c dump.c watchdog.c signals.c stats.c diag.h symtab.c"

@@ -23,7 +23,7 @@ DEMO_PACKAGES=(build-essential cmake redis-tools redis-server)
 PACKAGES=(
     build-essential cmake pkg-config libcmocka-dev golang-go gnuplot-nox spin qemu-user
     gcc-aarch64-linux-gnu libc6-dev-arm64-cross valgrind redis-tools redis-server clang
-    libclang-rt-14-dev python3 gdb doxygen libhiredis-dev libcurl4-openssl-dev
+    libclang-rt-14-dev python3 gdb doxygen libhiredis-dev libcurl4-openssl-dev liburing-dev
 )
 ARM64_PACKAGES=(libcmocka-dev:arm64)
 

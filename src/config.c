@@ -118,6 +118,37 @@ int strand__env_parse(int var, const char *text, uint64_t *out)
     return 0;
 }
 
+int strand__poller_parse(const char *text)
+{
+    if (text == NULL)
+        return -EINVAL;
+    if (strcmp(text, "epoll") == 0)
+        return STRAND__POLLER_EPOLL;
+    if (strcmp(text, "io_uring") == 0)
+        return STRAND__POLLER_IO_URING;
+    return -EINVAL;
+}
+
+static const char *poller_text(int kind)
+{
+    return kind == STRAND__POLLER_IO_URING ? "io_uring" : "epoll";
+}
+
+/* STRAND_POLLER: a word, not a number, so it has no row in specs[]; same rules otherwise
+ * (strict, one warning naming the value and the default, never fatal). */
+static int env_poller(void)
+{
+    const char *text = getenv("STRAND_POLLER");
+    if (text == NULL)
+        return STRAND__POLLER_DEFAULT;
+    int kind = strand__poller_parse(text);
+    if (kind > 0)
+        return kind;
+    fprintf(stderr, "strand: warning: STRAND_POLLER=\"%.64s\" is not valid (epoll or "
+            "io_uring); using the default %s\n", text, poller_text(STRAND__POLLER_DEFAULT));
+    return STRAND__POLLER_DEFAULT;
+}
+
 /* ------------------------------------------------------------------ defaults */
 
 static int online_cpus(void)
@@ -267,6 +298,7 @@ void strand__settings_load(strand__settings *out, const strand_config *cfg)
         s.slice_ms = (int)v;
     if (env_get(STRAND__ENV_MAX_THREADS, "256", &v))
         s.max_threads = (int)v;
+    s.poller = env_poller();
 
     if (cfg->workers > 0)
         s.workers = cfg->workers > STRAND__MAX_WORKERS ? STRAND__MAX_WORKERS : cfg->workers;

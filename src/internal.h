@@ -116,7 +116,15 @@ typedef struct strand__settings {
     int      handoff_ms;     /* 0 = off */
     int      slice_ms;       /* 0 = off */
     int      max_threads;    /* workers and spares; >= workers once loaded */
+    int      poller;        /* STRAND__POLLER_*: STRAND_POLLER (0: not loaded yet) */
 } strand__settings;
+
+/* The readiness backends STRAND_POLLER names (poller.c falls back to epoll at run time when
+ * io_uring cannot be used). STRAND__POLLER_DEFAULT is what an unset variable means. */
+enum { STRAND__POLLER_EPOLL = 1, STRAND__POLLER_IO_URING = 2 };
+#define STRAND__POLLER_DEFAULT STRAND__POLLER_EPOLL
+/* "epoll" or "io_uring", exactly: STRAND__POLLER_*; anything else -EINVAL (config.c). */
+int strand__poller_parse(const char *text);
 
 void strand__settings_load(strand__settings *out, const strand_config *cfg);
 extern strand__settings strand__cfg; /* valid once the runtime is initialised */

@@ -1,6 +1,6 @@
 /*
- * netpoll_epoll.c - the Linux readiness backend of poller.h: one epoll instance for the
- * process, fds in it edge-triggered.
+ * netpoll_epoll.c - the epoll readiness backend of poller.h (strand__poller_epoll, the
+ * default and the fallback): one epoll instance for the process, fds in it edge-triggered.
  *
  * Pieces:
  *   epfd      the epoll instance, created once (strand__poller_init); it is also the
@@ -59,26 +59,26 @@ static void do_init(void)
     }
 }
 
-int strand__poller_init(void)
+static int ep_init(void)
 {
     pthread_once(&init_once, do_init);
     return init_err;
 }
 
-int strand__poller_fd(void)
+static int ep_fd(void)
 {
     return epfd;
 }
 
-void strand__poller_shutdown(void)
+static void ep_shutdown(void)
 {
     /* Records in netpoll.c may still name registrations, and a runtime may be started
      * again: the descriptors stay. */
 }
 
-int strand__poller_arm(int fd)
+static int ep_arm(int fd)
 {
-    int rc = strand__poller_init();
+    int rc = ep_init();
     if (rc != 0)
         return rc;
     struct epoll_event ev = {
@@ -90,7 +90,7 @@ int strand__poller_arm(int fd)
     return 0;
 }
 
-void strand__poller_disarm(int fd)
+static void ep_disarm(int fd)
 {
     if (epfd >= 0)
         epoll_ctl(epfd, EPOLL_CTL_DEL, fd, NULL);
@@ -98,7 +98,7 @@ void strand__poller_disarm(int fd)
 
 /* ------------------------------------------------------------------ wake and alarm */
 
-void strand__poller_wake(void)
+static void ep_wake(void)
 {
     if (wakefd < 0)
         return;
@@ -109,9 +109,9 @@ void strand__poller_wake(void)
     (void)r; /* EAGAIN: the counter is already non-zero, which is all we need */
 }
 
-int strand__poller_alarm_enable(void)
+static int ep_alarm_enable(void)
 {
-    int rc = strand__poller_init();
+    int rc = ep_init();
     if (rc != 0)
         return rc;
     pthread_mutex_lock(&timerfd_lock);
@@ -129,7 +129,7 @@ int strand__poller_alarm_enable(void)
     return rc;
 }
 
-void strand__poller_alarm(int64_t when)
+static void ep_alarm(int64_t when)
 {
     if (timerfd < 0)
         return;
@@ -168,7 +168,7 @@ static int epoll_wait_ns(struct epoll_event *evs, int max, int64_t timeout_ns)
     return n;
 }
 
-int strand__poller_wait(strand__poller_event *out, int max, int64_t timeout_ns,
+static int ep_wait(strand__poller_event *out, int max, int64_t timeout_ns,
                         bool consume_wake)
 {
     struct epoll_event evs[MAX_EVENTS];
@@ -199,3 +199,16 @@ int strand__poller_wait(strand__poller_event *out, int max, int64_t timeout_ns,
     }
     return k;
 }
+
+const strand__poller_ops strand__poller_epoll = {
+    .name = "epoll",
+    .init = ep_init,
+    .arm = ep_arm,
+    .disarm = ep_disarm,
+    .wait = ep_wait,
+    .wake = ep_wake,
+    .fd = ep_fd,
+    .alarm_enable = ep_alarm_enable,
+    .alarm = ep_alarm,
+    .shutdown = ep_shutdown,
+};

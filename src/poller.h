@@ -1,8 +1,10 @@
 /*
  * poller.h - the contract between the portable network poller (netpoll.c: fd records,
- * parking and waking strands on them, strand_fd_close) and the one readiness backend
- * compiled in (netpoll_epoll.c on Linux). A kqueue or io_uring backend is a new file that
- * implements the calls below; netpoll.c does not change.
+ * parking and waking strands on them, strand_fd_close) and the readiness backends
+ * (netpoll_epoll.c; netpoll_io_uring.c when liburing was found at configure time). Each
+ * backend fills one strand__poller_ops table with the calls below; poller.c picks one
+ * table at the first strand__poller_init (STRAND_POLLER, falling back to epoll) and
+ * forwards the strand__poller_* calls to it. netpoll.c sees only those calls.
  *
  * What every backend guarantees:
  *  - Edge-triggered readiness. An fd armed with strand__poller_arm is watched for both
@@ -56,5 +58,31 @@ int  strand__poller_fd(void);
 int  strand__poller_alarm_enable(void);
 void strand__poller_alarm(int64_t when);
 void strand__poller_shutdown(void);
+
+/* ------------------------------------------------------------------ backends (additive)
+ * A backend is one table of the calls above, with the same meanings. poller.c calls
+ * `init` at most once per table (under its own once-lock) before any other entry of it;
+ * the other entries are only ever called after that init returned 0. */
+typedef struct strand__poller_ops {
+    const char *name; /* "epoll", "io_uring": what STRAND_POLLER names */
+    int  (*init)(void);
+    int  (*arm)(int fd);
+    void (*disarm)(int fd);
+    int  (*wait)(strand__poller_event *evs, int max, int64_t timeout_ns, bool consume_wake);
+    void (*wake)(void);
+    int  (*fd)(void);
+    int  (*alarm_enable)(void);
+    void (*alarm)(int64_t when);
+    void (*shutdown)(void);
+} strand__poller_ops;
+
+extern const strand__poller_ops strand__poller_epoll;
+#ifdef STRAND_HAVE_LIBURING
+extern const strand__poller_ops strand__poller_io_uring;
+#endif
+
+/* The name of the backend in use ("epoll" or "io_uring"), or NULL before the first
+ * successful strand__poller_init. */
+const char *strand__poller_name(void);
 
 #endif

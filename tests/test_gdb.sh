@@ -31,7 +31,8 @@ cc=${CC:-cc}
 # Same sanitizer flags as the library, if it was built with some.
 san=$(grep -o 'fsanitize=[a-z,]*' "$build/CMakeCache.txt" 2>/dev/null | head -1)
 $cc -std=c11 -D_GNU_SOURCE -g -O0 -fno-omit-frame-pointer ${san:+-$san} -I"$top/include" \
-    "$here/gdb_target.c" "$lib" -o "$tmp/target" -lpthread -lm || exit 1
+    "$here/gdb_target.c" "$lib" -o "$tmp/target" -lpthread -lm \
+    $(sed -n 's/^STRAND_STATIC_EXTRA_LIBS:INTERNAL=//p' "$build/CMakeCache.txt") || exit 1
 
 # start_target [ENV=VALUE]: run the target, wait for READY, set pid, recv_id, join_id.
 start_target() {

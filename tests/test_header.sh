@@ -29,7 +29,7 @@ san=$(sed -n 's/^STRAND_SANITIZE_FLAGS:INTERNAL=//p' "$build/CMakeCache.txt" 2>/
 if [ -n "$san" ]; then
     lib=$(find "$build" -maxdepth 2 -name libstrand.a | head -1)
     [ -n "$lib" ] || fail "no libstrand.a under $build"
-    link="$lib -lpthread -lm"
+    link="$lib -lpthread -lm $(sed -n 's/^STRAND_STATIC_EXTRA_LIBS:INTERNAL=//p' "$build/CMakeCache.txt")"
 else
     lib=$(find "$build" -maxdepth 2 -name libstrand.so | head -1)
     [ -n "$lib" ] || fail "no libstrand.so under $build"

@@ -12,6 +12,7 @@
 // ctest-timeout: 300
 // ctest-label: serial
 #include "test_util.h"
+#include "poller.h"
 
 #include <arpa/inet.h>
 #include <netdb.h>
@@ -96,9 +97,19 @@ static void *bad_main(void *arg)
     /* after strand_fd_close the descriptor is gone */
     assert_int_equal(strand_fd_close(sv[0]), 0);
     assert_int_equal(strand_read(sv[0], b, 1, 0), -EBADF);
-    /* a socket whose peer is closed: EOF for reads, -EPIPE (no SIGPIPE) for writes */
-    assert_int_equal(strand_write(sv[1], "x", 1, 0), -EPIPE);
-    assert_int_equal(strand_read(sv[1], b, 1, 0), 0);
+    /* a socket whose peer is closed: EOF for reads, -EPIPE (no SIGPIPE) for writes. With
+     * io_uring the kernel frees the peer when the poll's cancellation has run on the worker
+     * that armed it, a moment after the close (docs/io.md); epoll: at once. */
+    bool later = strcmp(strand__poller_name(), "io_uring") == 0;
+    int sent = 0; /* bytes that reached the peer before it went: then the end is a reset */
+    ssize_t w = strand_write(sv[1], "x", 1, 0);
+    for (int64_t until = ms_from_now(2000); later && w == 1 && strand_now() < until; sent++)
+        w = (strand_sleep(MS), strand_write(sv[1], "x", 1, 0));
+    assert_int_equal(w, -EPIPE);
+    ssize_t r = strand_read(sv[1], b, 1, later ? ms_from_now(2000) : 0);
+    if (sent > 0 && r == -ECONNRESET)
+        r = 0;
+    assert_int_equal(r, 0);
     assert_int_equal(strand_fd_close(sv[1]), 0);
     return NULL;
 }
