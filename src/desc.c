@@ -23,9 +23,9 @@
 #include <sanitizer/asan_interface.h>
 #endif
 
-/* 328 bytes in release, 336 in the sanitizer builds: the 240 of the memory layout plus
- * 88 of cancellation, exit reason, links and monitors (fate.h). The aim was 256; fate's
- * lists could move to a block allocated on first link or monitor (a follow-up). */
+/* 320 bytes in release, 328 in the sanitizer builds, 72 of them cancellation, exit reason,
+ * links and monitors (fate.h). The aim was 256; fate's lists could move to a block
+ * allocated on a strand's first link or monitor (a follow-up). */
 #define DESC_SIZE  336
 #define SLAB_BYTES ((size_t)256 * 1024)
 #define DESC_BATCH (STRAND__DESC_CACHE / 2)

@@ -50,17 +50,18 @@ struct strand_group;
 struct strand__fate {
     strand__spinlock        lock;
     atomic_int              cancelled;  /* 0 -> 1 once */
-    int                     shield;     /* strand_cancel_shield(): the strand's own */
-    int                     trap_exits; /* strand_trap_exits(): the strand's own */
-    int                     exiting;    /* 0 -> 1 at the start of the exit path */
-    int                     reason;     /* enum strand_exit_reason, set by strand_fail */
+    /* Small values packed into bytes (a descriptor's size is spawn's cost; desc.c). */
+    uint8_t                 shield;     /* strand_cancel_shield(): the strand's own */
+    uint8_t                 trap_exits; /* strand_trap_exits(): the strand's own */
+    uint8_t                 exiting;    /* 0 -> 1 at the start of the exit path */
+    uint8_t                 reason;     /* enum strand_exit_reason, set by strand_fail */
     int                     code;       /* strand_fail's code */
+    int                     group_index; /* group.c: its place in the group (its lock) */
     struct strand__waiter  *parked;     /* the waiter it is blocked on, or NULL */
     strand__watch          *links;      /* partners (both sides record a link) */
     strand__watch          *watchers;   /* monitors on this strand: peer = the watcher */
     strand__watch          *watching;   /* this strand's monitors: peer = the target */
     struct strand_group    *group;      /* group.c: the group it was spawned into, or NULL */
-    int                     group_index; /* group.c: its place in the group (its lock) */
     int64_t                 supervisor; /* id of the supervisor that started it, or 0 */
 };
 
