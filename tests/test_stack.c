@@ -643,7 +643,8 @@ static void *unrun_main(void *arg)
     printf("    %ld strands spawned, none run: RSS +%ld KiB (%.0f bytes each)\n", n, rss1 - rss0,
            per);
 #if !defined(STRAND_TSAN) /* TSan's shadow of each descriptor is counted in RSS too */
-    CHECK(per < 1024);
+    if (!test_under_valgrind()) /* so is Valgrind's, and its own bookkeeping per strand */
+        CHECK(per < 1024);
 #endif
     for (long i = 0; i < n; i++)
         CHECK_EQ(strand_join(ids[i], NULL), 0);
