@@ -29,7 +29,7 @@
  * The aim was 256; fate's lists could move to a block allocated on a strand's first link
  * or monitor (a follow-up). */
 #define DESC_SIZE  ((sizeof(struct strand) + 15) & ~(size_t)15)
-#if defined(__x86_64__)
+#if defined(__x86_64__) && !defined(STRAND_CTX_UCONTEXT)
 _Static_assert(sizeof(struct strand) <= 336, "the x86_64 descriptor stays within 336 bytes");
 #endif
 #define SLAB_BYTES ((size_t)256 * 1024)
