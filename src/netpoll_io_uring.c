@@ -387,15 +387,7 @@ static void ur_alarm(int64_t when)
     if (timerfd < 0)
         return;
     pthread_mutex_lock(&timerfd_lock);
-    int64_t now = strand_now();
-    if (when < timerfd_armed || timerfd_armed <= now) {
-        int64_t at = when > now ? when : now + 1;
-        struct itimerspec its = {
-            .it_value = { .tv_sec = at / 1000000000, .tv_nsec = at % 1000000000 },
-        };
-        if (timerfd_settime(timerfd, TFD_TIMER_ABSTIME, &its, NULL) == 0)
-            timerfd_armed = at;
-    }
+    timerfd_armed = strand__poller_alarm_set(timerfd, timerfd_armed, when);
     pthread_mutex_unlock(&timerfd_lock);
 }
 

@@ -19,6 +19,7 @@
 #include "poller.h"
 
 #include <stdio.h>
+#include <sys/timerfd.h>
 #include <string.h>
 
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
@@ -124,4 +125,16 @@ void strand__poller_shutdown(void)
     const strand__poller_ops *o = ops();
     if (o != NULL)
         o->shutdown();
+}
+
+int64_t strand__poller_alarm_set(int fd, int64_t armed, int64_t when)
+{
+    int64_t now = strand_now();
+    if (when >= armed && armed > now)
+        return armed; /* an earlier alarm is still to come */
+    int64_t at = when > now ? when : now + 1;
+    struct itimerspec its = {
+        .it_value = { .tv_sec = at / 1000000000, .tv_nsec = at % 1000000000 },
+    };
+    return timerfd_settime(fd, TFD_TIMER_ABSTIME, &its, NULL) == 0 ? at : armed;
 }

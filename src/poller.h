@@ -85,4 +85,10 @@ extern const strand__poller_ops strand__poller_io_uring;
  * successful strand__poller_init. */
 const char *strand__poller_name(void);
 
+/* For the backends' host-mode alarm (a timerfd): arm `fd` for `when` (absolute, strand_now's
+ * clock) unless it is already armed for an earlier deadline still to come. `armed` is the
+ * deadline it is armed for (INT64_MAX: none); returns the new one. The caller holds the lock
+ * that guards both. */
+int64_t strand__poller_alarm_set(int fd, int64_t armed, int64_t when);
+
 #endif
