@@ -9,6 +9,7 @@
  */
 // ctest-timeout: 60
 #include "test_util.h"
+#include "test_settings.h"
 
 #include "internal.h"
 
@@ -23,23 +24,6 @@ static void unset_all(void)
 {
     for (size_t i = 0; i < sizeof all_vars / sizeof all_vars[0]; i++)
         unsetenv(all_vars[i]);
-}
-
-/* Run strand__settings_load with stderr captured into `err`. */
-static void load_capture(strand__settings *out, const strand_config *cfg, char *err, size_t cap)
-{
-    fflush(stderr);
-    int mfd = memfd_create("stderr", 0);
-    assert_true(mfd >= 0);
-    int saved = dup(2);
-    dup2(mfd, 2);
-    strand__settings_load(out, cfg);
-    fflush(stderr);
-    dup2(saved, 2);
-    close(saved);
-    ssize_t n = pread(mfd, err, cap - 1, 0);
-    close(mfd);
-    err[n > 0 ? n : 0] = '\0';
 }
 
 static int count_lines(const char *s)

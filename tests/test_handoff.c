@@ -16,6 +16,7 @@
 // ctest-label: serial
 #define TEST_CHILD_SHOW_STDERR 1 /* the RESULT lines: the figures the notes quote */
 #include "test_child.h"
+#include "test_settings.h"
 
 #include "internal.h"
 
@@ -551,22 +552,6 @@ static void test_dump_watchdog_idle(void **state)
 }
 
 /* ---------------------------------------------------------------- settings */
-
-static void load_capture(strand__settings *out, const strand_config *cfg, char *err, size_t cap)
-{
-    fflush(stderr);
-    int mfd = memfd_create("stderr", 0);
-    assert_true(mfd >= 0);
-    int saved = dup(2);
-    dup2(mfd, 2);
-    strand__settings_load(out, cfg);
-    fflush(stderr);
-    dup2(saved, 2);
-    close(saved);
-    ssize_t n = pread(mfd, err, cap - 1, 0);
-    close(mfd);
-    err[n > 0 ? n : 0] = '\0';
-}
 
 static void test_settings(void **state)
 {
